@@ -1,1 +1,13 @@
-//! placeholder
+//! # eeops
+//!
+//! Cancel, watch, list and clean up Google long-running operations as Earth Engine exposes
+//! them (`projects/{project}/operations/{id}`), over REST (gRPC transcoding) or gRPC.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod json;
+pub mod pb;
+pub mod stub;
+pub mod transcode;
+
+pub use error::{Error, ErrorKind, Result};

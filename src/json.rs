@@ -1,0 +1,267 @@
+//! The proto3 JSON mapping of every generated message, through prost-reflect.
+//!
+//! `Any` values are resolved through [`crate::pb::DESCRIPTOR_POOL`]. An `Any` whose type the
+//! pool does not know must not make a whole response undecodable: [`from_json_lossy`] keeps
+//! such values as [`RawAny`] (type URL and raw JSON) and decodes the rest.
+//!
+//! ```
+//! use eeops::pb::google::longrunning::Operation;
+//!
+//! let op: Operation = eeops::json::from_json(br#"{"name":"projects/p/operations/A","done":true}"#).unwrap();
+//! assert!(op.done);
+//! assert_eq!(eeops::json::to_json_string(&op).unwrap(), r#"{"name":"projects/p/operations/A","done":true}"#);
+//! ```
+
+use prost_reflect::{
+    DeserializeOptions, DynamicMessage, Kind, MessageDescriptor, ReflectMessage, SerializeOptions,
+};
+use serde_json::Value as Json;
+
+/// Why a JSON document could not be mapped to or from a message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct JsonError(String);
+
+impl JsonError {
+    /// The message, for wrapping into another error.
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
+fn serialize_options() -> SerializeOptions {
+    SerializeOptions::new().stringify_64_bit_integers(true)
+}
+
+/// Serializes any message as a JSON value (lowerCamelCase names, defaults omitted).
+pub fn to_json_value<M: ReflectMessage>(message: &M) -> Result<Json, JsonError> {
+    dynamic_to_json_value(&message.transcode_to_dynamic())
+}
+
+/// Serializes a dynamic message as a JSON value.
+pub fn dynamic_to_json_value(message: &DynamicMessage) -> Result<Json, JsonError> {
+    message
+        .serialize_with_options(serde_json::value::Serializer, &serialize_options())
+        .map_err(|e| {
+            JsonError(format!(
+                "cannot write {} as JSON: {e}",
+                message.descriptor().full_name()
+            ))
+        })
+}
+
+/// Serializes any message as compact JSON text.
+pub fn to_json_string<M: ReflectMessage>(message: &M) -> Result<String, JsonError> {
+    let mut out = Vec::with_capacity(128);
+    to_json_writer(&message.transcode_to_dynamic(), &mut out)?;
+    String::from_utf8(out).map_err(|e| JsonError(e.to_string()))
+}
+
+/// Serializes a dynamic message as compact JSON bytes into `out`.
+pub fn to_json_writer(message: &DynamicMessage, out: &mut Vec<u8>) -> Result<(), JsonError> {
+    let mut ser = serde_json::Serializer::new(out);
+    message
+        .serialize_with_options(&mut ser, &serialize_options())
+        .map_err(|e| {
+            JsonError(format!(
+                "cannot write {} as JSON: {e}",
+                message.descriptor().full_name()
+            ))
+        })
+}
+
+/// Parses JSON into a message of type `M`, ignoring unknown fields (forward compatible, as a
+/// client should be). Every `Any` must be of a known type; see [`from_json_lossy`].
+pub fn from_json<M: ReflectMessage + Default>(bytes: &[u8]) -> Result<M, JsonError> {
+    let desc = M::default().descriptor();
+    let dynamic = dynamic_from_json(desc, bytes, false)?;
+    dynamic
+        .transcode_to::<M>()
+        .map_err(|e| JsonError(e.to_string()))
+}
+
+/// Parses JSON into a dynamic message of the given type. With `strict`, unknown fields are an
+/// error (what a server wants of a request body).
+pub fn dynamic_from_json(
+    desc: MessageDescriptor,
+    bytes: &[u8],
+    strict: bool,
+) -> Result<DynamicMessage, JsonError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let options = DeserializeOptions::new().deny_unknown_fields(strict);
+    let message = DynamicMessage::deserialize_with_options(desc.clone(), &mut de, &options)
+        .map_err(|e| JsonError(format!("invalid JSON for {}: {e}", desc.full_name())))?;
+    de.end()
+        .map_err(|e| JsonError(format!("invalid JSON for {}: {e}", desc.full_name())))?;
+    Ok(message)
+}
+
+/// An `Any` whose type eeops does not know, kept as it came.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawAny {
+    /// Where it stood, as a JSON path of field names (e.g. `metadata`, `error.details[0]`).
+    pub path: String,
+    /// Its `@type`.
+    pub type_url: String,
+    /// The whole JSON object, `@type` included.
+    pub json: Json,
+}
+
+/// Parses JSON into `M`, setting aside every `Any` whose type is unknown instead of failing.
+///
+/// Each set-aside value becomes, in the decoded message, an `Any` with its type URL and an
+/// empty value, and is returned in full as a [`RawAny`].
+///
+/// ```
+/// use eeops::pb::google::longrunning::Operation;
+///
+/// let body = br#"{"name":"projects/p/operations/A","metadata":{"@type":"type.googleapis.com/x.Unknown","a":1}}"#;
+/// let (op, raw): (Operation, _) = eeops::json::from_json_lossy(body).unwrap();
+/// assert_eq!(op.metadata.unwrap().type_url, "type.googleapis.com/x.Unknown");
+/// assert_eq!(raw[0].path, "metadata");
+/// assert_eq!(raw[0].json["a"], 1);
+/// ```
+pub fn from_json_lossy<M: ReflectMessage + Default>(
+    bytes: &[u8],
+) -> Result<(M, Vec<RawAny>), JsonError> {
+    let desc = M::default().descriptor();
+    let mut value: Json = serde_json::from_slice(bytes)
+        .map_err(|e| JsonError(format!("invalid JSON for {}: {e}", desc.full_name())))?;
+    let mut raw = Vec::new();
+    set_aside_unknown_anys(&desc, &mut value, String::new(), &mut raw);
+    let options = DeserializeOptions::new().deny_unknown_fields(false);
+    let mut dynamic = DynamicMessage::deserialize_with_options(desc.clone(), value, &options)
+        .map_err(|e| JsonError(format!("invalid JSON for {}: {e}", desc.full_name())))?;
+    for r in &raw {
+        restore_placeholder(&mut dynamic, &r.path, &r.type_url);
+    }
+    let message = dynamic
+        .transcode_to::<M>()
+        .map_err(|e| JsonError(e.to_string()))?;
+    Ok((message, raw))
+}
+
+fn is_any(desc: &MessageDescriptor) -> bool {
+    desc.full_name() == "google.protobuf.Any"
+}
+
+fn known_type(type_url: &str) -> bool {
+    let name = type_url.rsplit('/').next().unwrap_or_default();
+    crate::pb::DESCRIPTOR_POOL
+        .get_message_by_name(name)
+        .is_some()
+}
+
+/// Walks `value` as a `desc` message; an `Any` of unknown type is replaced by `null` (which
+/// proto3 JSON reads as "not set") and recorded.
+fn set_aside_unknown_anys(
+    desc: &MessageDescriptor,
+    value: &mut Json,
+    path: String,
+    out: &mut Vec<RawAny>,
+) {
+    let Json::Object(map) = value else { return };
+    for field in desc.fields() {
+        let Kind::Message(sub) = field.kind() else {
+            continue;
+        };
+        let key = if map.contains_key(field.json_name()) {
+            field.json_name().to_owned()
+        } else if map.contains_key(field.name()) {
+            field.name().to_owned()
+        } else {
+            continue;
+        };
+        let Some(v) = map.get_mut(&key) else { continue };
+        let here = if path.is_empty() {
+            field.name().to_owned()
+        } else {
+            format!("{path}.{}", field.name())
+        };
+        if field.is_map() {
+            continue;
+        }
+        if field.is_list() {
+            if let Json::Array(items) = v {
+                let mut keep = Vec::with_capacity(items.len());
+                for (i, mut item) in std::mem::take(items).into_iter().enumerate() {
+                    let item_path = format!("{here}[{i}]");
+                    if is_any(&sub) {
+                        if let Some(t) = unknown_any_type(&item) {
+                            out.push(RawAny {
+                                path: item_path,
+                                type_url: t,
+                                json: item,
+                            });
+                            // Keep the slot so that indexes stay stable; restored below.
+                            keep.push(serde_json::json!({"@type": "type.googleapis.com/google.protobuf.Empty"}));
+                            continue;
+                        }
+                    } else {
+                        set_aside_unknown_anys(&sub, &mut item, item_path, out);
+                    }
+                    keep.push(item);
+                }
+                *items = keep;
+            }
+        } else if is_any(&sub) {
+            if let Some(t) = unknown_any_type(v) {
+                let json = std::mem::replace(v, Json::Null);
+                out.push(RawAny {
+                    path: here,
+                    type_url: t,
+                    json,
+                });
+            }
+        } else {
+            set_aside_unknown_anys(&sub, v, here, out);
+        }
+    }
+}
+
+fn unknown_any_type(v: &Json) -> Option<String> {
+    let t = v.get("@type")?.as_str()?;
+    (!known_type(t)).then(|| t.to_owned())
+}
+
+/// Puts an `Any { type_url, value: [] }` where an unknown one was set aside.
+fn restore_placeholder(message: &mut DynamicMessage, path: &str, type_url: &str) {
+    let mut any = DynamicMessage::new(
+        crate::pb::DESCRIPTOR_POOL
+            .get_message_by_name("google.protobuf.Any")
+            .expect("google.protobuf.Any is in the pool"),
+    );
+    any.set_field_by_name(
+        "type_url",
+        prost_reflect::Value::String(type_url.to_owned()),
+    );
+    let mut target = message;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let (name, index) = match part.split_once('[') {
+            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (*part, None),
+        };
+        let last = i + 1 == parts.len();
+        let Some(field) = target.descriptor().get_field_by_name(name) else {
+            return;
+        };
+        let value = target.get_field_mut(&field);
+        let slot = match (value, index) {
+            (prost_reflect::Value::List(items), Some(ix)) => match items.get_mut(ix) {
+                Some(v) => v,
+                None => return,
+            },
+            (v, None) => v,
+            _ => return,
+        };
+        if last {
+            *slot = prost_reflect::Value::Message(any);
+            return;
+        }
+        match slot {
+            prost_reflect::Value::Message(m) => target = m,
+            _ => return,
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! The generated protobuf types, tonic client and server, and the REST binding table.
+//!
+//! Everything here comes from `proto/` through `build.rs`. Modules follow the proto packages:
+//! [`google::longrunning`], [`google::rpc`], [`google::api`] and [`google::earthengine::v1`]
+//! (eeops' own definition of Earth Engine's `OperationMetadata`, whose field numbers are not
+//! Google's). Well-known types are [`prost_types`]' own.
+//!
+//! Every message implements [`prost_reflect::ReflectMessage`] against [`DESCRIPTOR_POOL`], which
+//! is how eeops maps them to and from proto3 JSON.
+//!
+//! ```
+//! use eeops::pb::google::longrunning::Operation;
+//! use prost_reflect::ReflectMessage;
+//!
+//! let op = Operation { name: "projects/p/operations/X".into(), done: true, ..Default::default() };
+//! assert_eq!(op.descriptor().full_name(), "google.longrunning.Operation");
+//! ```
+
+use std::sync::LazyLock;
+
+use prost_reflect::DescriptorPool;
+
+#[rustfmt::skip]
+#[allow(missing_docs, clippy::all, clippy::pedantic, rustdoc::all)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/eeops_pb.rs"));
+}
+
+pub use generated::google;
+
+/// The encoded `FileDescriptorSet` of every proto eeops compiles (imports included).
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/eeops_descriptor.bin"));
+
+/// The descriptor pool built from [`FILE_DESCRIPTOR_SET`]: message descriptors for proto3 JSON,
+/// `Any` resolution, and gRPC server reflection.
+///
+/// ```
+/// assert!(eeops::pb::DESCRIPTOR_POOL
+///     .get_message_by_name("google.earthengine.v1.OperationMetadata")
+///     .is_some());
+/// ```
+pub static DESCRIPTOR_POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
+    // The bytes are produced by build.rs from the same compiler run as the Rust types, so a
+    // failure here is a build defect, not something input can cause.
+    DescriptorPool::decode(FILE_DESCRIPTOR_SET).expect("eeops' embedded descriptor set is invalid")
+});
+
+include!(concat!(env!("OUT_DIR"), "/eeops_bindings.rs"));
+
+/// Type URL prefix used by Google APIs in `Any.type_url`.
+pub const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
+
+/// The full type URL of Earth Engine's operation metadata.
+pub const EE_METADATA_TYPE_URL: &str =
+    "type.googleapis.com/google.earthengine.v1.OperationMetadata";

@@ -1,0 +1,3 @@
+//! Placeholder until the transcoding core lands.
+mod binding;
+pub use binding::HttpBinding;
