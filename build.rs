@@ -30,6 +30,7 @@ const PROTOS: &[&str] = &[
     "google/api/http.proto",
     "google/api/annotations.proto",
     "google/api/client.proto",
+    "google/api/field_behavior.proto",
     "google/earthengine/v1/operation_metadata.proto",
 ];
 
