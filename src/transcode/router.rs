@@ -154,9 +154,8 @@ impl Router {
             .collect::<Result<Vec<_>, _>>()?;
         let mut by_specificity: Vec<usize> = (0..bindings.len()).collect();
         // A stable sort keeps table order among equally specific templates.
-        by_specificity.sort_by(|&a, &b| {
-            specificity(bindings[b].template(), bindings[a].template())
-        });
+        by_specificity
+            .sort_by(|&a, &b| specificity(bindings[b].template(), bindings[a].template()));
         Ok(Router {
             bindings,
             by_specificity,
@@ -212,9 +211,9 @@ impl Router {
     /// `google.longrunning.Operations.CancelOperation`) for an API version (`v1`, ..., or
     /// empty for the proto's own annotation). The first such binding in the table wins.
     pub fn find(&self, method_full_name: &str, api_version: &str) -> Option<&CompiledBinding> {
-        self.bindings.iter().find(|c| {
-            c.binding.method == method_full_name && c.binding.api_version == api_version
-        })
+        self.bindings
+            .iter()
+            .find(|c| c.binding.method == method_full_name && c.binding.api_version == api_version)
     }
 }
 
@@ -234,4 +233,189 @@ fn specificity(a: &PathTemplate, b: &PathTemplate) -> Ordering {
         .map(rank)
         .cmp(b.segments().iter().map(rank));
     by_segments.then_with(|| a.verb().is_some().cmp(&b.verb().is_some()))
+}
+
+#[cfg(test)]
+mod tests {
+    /// (HTTP method, path, Ok((binding, name)) | Err(status))
+    type RouteCase = (
+        &'static str,
+        &'static str,
+        Result<(&'static str, &'static str), u16>,
+    );
+    use super::*;
+
+    const fn b(
+        method: &'static str,
+        http_method: &'static str,
+        template: &'static str,
+    ) -> HttpBinding {
+        HttpBinding {
+            method,
+            http_method,
+            template,
+            body: "",
+            response_body: "",
+            api_version: "v1",
+        }
+    }
+
+    static BINDINGS: &[HttpBinding] = &[
+        b("Generic", "GET", "/v1/{name=**}"),
+        b("Get", "GET", "/v1/{name=projects/*/operations/**}"),
+        b("Delete", "DELETE", "/v1/{name=projects/*/operations/**}"),
+        b("Update", "POST", "/v1/{name=projects/*/operations/**}"),
+        b(
+            "Cancel",
+            "POST",
+            "/v1/{name=projects/*/operations/**}:cancel",
+        ),
+        b("Wait", "POST", "/v1/{name=projects/*/operations/**}:wait"),
+        b("List", "GET", "/v1/{name=projects/*}/operations"),
+        b("Special", "GET", "/v1/{name=projects/*/operations/special}"),
+        b("StarOp", "GET", "/v1/{name=projects/*/operations/*}/x"),
+    ];
+
+    fn router() -> Router {
+        match Router::new(BINDINGS) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn routes() {
+        let router = router();
+        // (HTTP method, path, Ok((binding, name)) | Err(status))
+        let cases: &[RouteCase] = &[
+            (
+                "GET",
+                "/v1/projects/p/operations/x",
+                Ok(("Get", "projects/p/operations/x")),
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations/a/b",
+                Ok(("Get", "projects/p/operations/a/b")),
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations/special",
+                Ok(("Special", "projects/p/operations/special")),
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations",
+                Ok(("List", "projects/p")),
+            ),
+            ("GET", "/v1/other/thing", Ok(("Generic", "other/thing"))),
+            (
+                "GET",
+                "/v1/projects/p/operations/x/x",
+                Ok(("StarOp", "projects/p/operations/x")),
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/x:cancel",
+                Ok(("Cancel", "projects/p/operations/x")),
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/a/b:cancel",
+                Ok(("Cancel", "projects/p/operations/a/b")),
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/x:wait",
+                Ok(("Wait", "projects/p/operations/x")),
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/x",
+                Ok(("Update", "projects/p/operations/x")),
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/x:other",
+                Ok(("Update", "projects/p/operations/x:other")),
+            ),
+            (
+                "DELETE",
+                "/v1/projects/p/operations/x",
+                Ok(("Delete", "projects/p/operations/x")),
+            ),
+            (
+                "DELETE",
+                "/v1/projects/p/operations/x:cancel",
+                Ok(("Delete", "projects/p/operations/x:cancel")),
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations/x?alt=json",
+                Ok(("Get", "projects/p/operations/x")),
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations/x%3Ay",
+                Ok(("Get", "projects/p/operations/x:y")),
+            ),
+            ("PUT", "/v1/projects/p/operations/x", Err(405)),
+            ("DELETE", "/v1/projects/p/operations", Err(405)),
+            ("get", "/v1/projects/p/operations/x", Err(405)),
+            ("GET", "/v2/x", Err(404)),
+            ("GET", "", Err(404)),
+            ("GET", "/", Err(404)),
+            ("GET", "/v1", Err(404)),
+            ("POST", "/v1/projects/p/operations/%ZZ:cancel", Err(404)),
+        ];
+        for (method, path, expected) in cases {
+            match (router.route(method, path), expected) {
+                (Ok(m), Ok((binding, name))) => {
+                    assert_eq!(m.binding.method, *binding, "{method} {path}");
+                    assert_eq!(m.variables, vec![("name".to_string(), name.to_string())]);
+                    assert!(std::ptr::eq(m.compiled.binding(), m.binding));
+                }
+                (Err(e), Err(status)) => {
+                    assert_eq!(e.status().as_u16(), *status, "{method} {path}: {e}")
+                }
+                (got, want) => panic!("{method} {path}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn method_not_allowed_lists_methods() {
+        let err = router()
+            .route("PUT", "/v1/projects/p/operations/x")
+            .unwrap_err();
+        match &err {
+            RouteError::MethodNotAllowed { allowed, .. } => {
+                assert_eq!(allowed, &vec!["GET", "DELETE", "POST"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("PUT"));
+    }
+
+    #[test]
+    fn find_and_errors() {
+        let router = router();
+        let cancel = router
+            .find("Cancel", "v1")
+            .map(|c| c.template().to_string());
+        assert_eq!(
+            cancel.as_deref(),
+            Some("/v1/{name=projects/*/operations/**}:cancel")
+        );
+        assert!(router.find("Cancel", "v1beta").is_none());
+        assert!(router.find("Nope", "v1").is_none());
+        assert_eq!(router.bindings().len(), BINDINGS.len());
+
+        static BAD: &[HttpBinding] = &[b("Bad", "GET", "/v1/{name=**}/x")];
+        let err = Router::new(BAD).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            &crate::transcode::TemplateErrorKind::DeepWildcardNotLast
+        );
+    }
 }
