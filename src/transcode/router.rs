@@ -397,6 +397,81 @@ mod tests {
         assert!(err.to_string().contains("PUT"));
     }
 
+    /// The templates of the protos' own annotations and of the Earth Engine rules.
+    static EARTH_ENGINE: &[HttpBinding] = &[
+        b("Get", "GET", "/v1/{name=operations/**}"),
+        b("List", "GET", "/v1/{name=operations}"),
+        b("Cancel", "POST", "/v1/{name=operations/**}:cancel"),
+        b("Delete", "DELETE", "/v1/{name=operations/**}"),
+        b("EeGet", "GET", "/v1beta/{name=projects/*/operations/**}"),
+        b("EeList", "GET", "/v1beta/{name=projects/*}/operations"),
+        b(
+            "EeCancel",
+            "POST",
+            "/v1beta/{name=projects/*/operations/**}:cancel",
+        ),
+        b(
+            "EeWait",
+            "POST",
+            "/v1beta/{name=projects/*/operations/**}:wait",
+        ),
+        b("EeGetV1", "GET", "/v1/{name=projects/*/operations/**}"),
+        b("EeListV1", "GET", "/v1/{name=projects/*}/operations"),
+    ];
+
+    #[test]
+    fn earth_engine_and_generic_bindings_coexist() {
+        let router = match Router::new(EARTH_ENGINE) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        };
+        let cases: &[RouteCase] = &[
+            ("GET", "/v1/operations", Ok(("List", "operations"))),
+            ("GET", "/v1/operations/x", Ok(("Get", "operations/x"))),
+            (
+                "POST",
+                "/v1/operations/x:cancel",
+                Ok(("Cancel", "operations/x")),
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations",
+                Ok(("EeListV1", "projects/p")),
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations/x",
+                Ok(("EeGetV1", "projects/p/operations/x")),
+            ),
+            (
+                "GET",
+                "/v1beta/projects/p/operations",
+                Ok(("EeList", "projects/p")),
+            ),
+            (
+                "POST",
+                "/v1beta/projects/p/operations/x:wait",
+                Ok(("EeWait", "projects/p/operations/x")),
+            ),
+            ("POST", "/v1beta/projects/p/operations/x", Err(405)),
+            ("GET", "/v1alpha/projects/p/operations", Err(404)),
+        ];
+        for (method, path, expected) in cases {
+            match (router.route(method, path), expected) {
+                (Ok(m), Ok((binding, name))) => {
+                    assert_eq!(m.binding.method, *binding, "{method} {path}");
+                    assert_eq!(m.variables, vec![("name".to_string(), name.to_string())]);
+                }
+                (Err(e), Err(status)) => assert_eq!(e.status().as_u16(), *status, "{path}"),
+                (got, want) => panic!("{method} {path}: got {got:?}, want {want:?}"),
+            }
+        }
+        let list = router
+            .find("List", "v1")
+            .map(|c| c.template().expand(|_| Some("operations")));
+        assert_eq!(list, Some(Ok("/v1/operations".to_string())));
+    }
+
     #[test]
     fn find_and_errors() {
         let router = router();
