@@ -1,11 +1,19 @@
 //! # eeops
 //!
 //! Cancel, watch, list and clean up Google long-running operations as Earth Engine exposes
-//! them (`projects/{project}/operations/{id}`), over REST (gRPC transcoding) or gRPC.
+//! them (`projects/{project}/operations/{operation}`), over REST (gRPC transcoding) or gRPC.
+//!
+//! * [`name`]: operation names, parsed and validated;
+//! * [`transcode`]: gRPC transcoding (path templates, routing, query and body mapping), shared
+//!   by the REST client and the REST server;
+//! * [`pb`]: the generated protobuf types, tonic client and server, and binding table;
+//! * [`stub`]: the transport-agnostic `Operations` trait;
+//! * [`json`]: proto3 JSON; [`error`]: the one error type.
 #![warn(missing_docs)]
 
 pub mod error;
 pub mod json;
+pub mod name;
 pub mod pb;
 pub mod stub;
 pub mod transcode;
