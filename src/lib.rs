@@ -2,10 +2,16 @@
 //!
 //! Cancel, watch, list and clean up Google long-running operations as Earth Engine exposes
 //! them (`projects/{project}/operations/{id}`), over REST (gRPC transcoding) or gRPC.
+//!
+//! The pieces both transports and both sides share:
+//!
+//! * [`name`]: operation names, parsed and validated;
+//! * [`transcode`]: gRPC transcoding (path templates, routing, query and body mapping).
 #![warn(missing_docs)]
 
 pub mod error;
 pub mod json;
+pub mod name;
 pub mod pb;
 pub mod stub;
 pub mod transcode;
