@@ -7,12 +7,18 @@
 //!
 //! * [`name`]: operation names, parsed and validated;
 //! * [`transcode`]: gRPC transcoding (path templates, routing, query and body mapping).
+//!
+//! With the `server` feature, `server` serves any `google.longrunning.Operations`
+//! implementation over gRPC and REST on one port, and `server::emulator` is an in-memory Earth
+//! Engine operations service built on it.
 #![warn(missing_docs)]
 
 pub mod error;
 pub mod json;
 pub mod name;
 pub mod pb;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod stub;
 pub mod transcode;
 
