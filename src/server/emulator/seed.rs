@@ -195,7 +195,11 @@ pub(super) fn insert(st: &mut Store, item: Item) {
                     (false, State::Unspecified, _) => State::Pending,
                     (false, s, _) => s,
                 },
-                progress: meta.progress,
+                progress: if meta.progress.is_finite() {
+                    meta.progress.clamp(0.0, 1.0)
+                } else {
+                    0.0
+                },
                 error,
             };
             let spec = TaskSpec {
