@@ -38,7 +38,7 @@
 //! emu.advance(Duration::from_secs(60));
 //! let op = emu.operation(&name).unwrap();
 //! assert!(op.done);
-//! assert!(op.response.is_some());
+//! assert!(matches!(op.result, Some(eeops::pb::google::longrunning::operation::Result::Response(_))));
 //! assert_eq!(emu.effects(&name).completions, 1);
 //! ```
 
