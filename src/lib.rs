@@ -9,12 +9,19 @@
 //! * [`pb`]: the generated protobuf types, tonic client and server, and binding table;
 //! * [`stub`]: the transport-agnostic `Operations` trait;
 //! * [`json`]: proto3 JSON; [`error`]: the one error type.
+//!
+//! With the `server` feature, `server` serves any `google.longrunning.Operations`
+//! implementation over gRPC and REST on one port, and `server::emulator` is an in-memory Earth
+//! Engine operations service built on it. With the `client` feature, `client` holds the REST
+//! and gRPC transports and the `Client` facade.
 #![warn(missing_docs)]
 
 pub mod error;
 pub mod json;
 pub mod name;
 pub mod pb;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod stub;
 pub mod transcode;
 
