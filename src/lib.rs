@@ -19,3 +19,9 @@ pub mod stub;
 pub mod transcode;
 
 pub use error::{Error, ErrorKind, Result};
+
+#[cfg(feature = "client")]
+pub mod client;
+
+#[cfg(feature = "client")]
+pub use client::Client;
