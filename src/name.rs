@@ -92,7 +92,9 @@ impl OperationName {
         let rest = input
             .strip_prefix(PROJECTS)
             .ok_or_else(|| fail(NameProblem::MissingProjectsPrefix))?;
-        let project_len = rest.find('/').ok_or_else(|| fail(NameProblem::MissingOperations))?;
+        let project_len = rest
+            .find('/')
+            .ok_or_else(|| fail(NameProblem::MissingOperations))?;
         let project = &rest[..project_len];
         check_project(project).map_err(fail)?;
         let after = &rest[project_len..];

@@ -18,7 +18,9 @@
 //! * Unknown fields in a JSON body are refused.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage, Value};
+use prost_reflect::{
+    DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage, Value,
+};
 
 use super::router::{CompiledBinding, RouteMatch};
 use super::template::ExpandError;
@@ -227,10 +229,11 @@ pub fn encode_request(
     msg: &DynamicMessage,
 ) -> Result<HttpRequestParts, TranscodeError> {
     let rule = binding.binding();
-    let method =
-        http::Method::from_bytes(rule.http_method.as_bytes()).map_err(|_| TranscodeError::Binding {
+    let method = http::Method::from_bytes(rule.http_method.as_bytes()).map_err(|_| {
+        TranscodeError::Binding {
             reason: format!("`{}` is not an HTTP method", rule.http_method),
-        })?;
+        }
+    })?;
     let template = binding.template();
     let path = template.expand(|field_path| path_value(msg, field_path))?;
     let path_fields: Vec<&str> = template
@@ -386,8 +389,7 @@ fn flatten(
                     None => {
                         return Err(TranscodeError::Unsupported {
                             field: proto_path,
-                            reason: "a repeated message cannot be sent as query parameters"
-                                .into(),
+                            reason: "a repeated message cannot be sent as query parameters".into(),
                         });
                     }
                 }
@@ -715,9 +717,7 @@ fn parse_kind(kind: &Kind, text: &str) -> Result<Value, String> {
                 return Ok(Value::Message(wrapper));
             }
             let json = serde_json::Value::String(text.to_owned());
-            Value::Message(
-                DynamicMessage::deserialize(m.clone(), json).map_err(|e| e.to_string())?,
-            )
+            Value::Message(DynamicMessage::deserialize(m.clone(), json).map_err(|e| e.to_string())?)
         }
         Kind::Message(m) => return Err(format!("field is a message ({})", m.full_name())),
     })

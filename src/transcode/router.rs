@@ -154,9 +154,8 @@ impl Router {
             .collect::<Result<Vec<_>, _>>()?;
         let mut by_specificity: Vec<usize> = (0..bindings.len()).collect();
         // A stable sort keeps table order among equally specific templates.
-        by_specificity.sort_by(|&a, &b| {
-            specificity(bindings[b].template(), bindings[a].template())
-        });
+        by_specificity
+            .sort_by(|&a, &b| specificity(bindings[b].template(), bindings[a].template()));
         Ok(Router {
             bindings,
             by_specificity,
@@ -212,9 +211,9 @@ impl Router {
     /// `google.longrunning.Operations.CancelOperation`) for an API version (`v1`, ..., or
     /// empty for the proto's own annotation). The first such binding in the table wins.
     pub fn find(&self, method_full_name: &str, api_version: &str) -> Option<&CompiledBinding> {
-        self.bindings.iter().find(|c| {
-            c.binding.method == method_full_name && c.binding.api_version == api_version
-        })
+        self.bindings
+            .iter()
+            .find(|c| c.binding.method == method_full_name && c.binding.api_version == api_version)
     }
 }
 

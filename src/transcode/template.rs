@@ -368,7 +368,9 @@ impl PathTemplate {
         for (var, &(start, end)) in self.variables.iter().zip(&spans) {
             let value = decode(&body[start..end], var.multi)?;
             let valid = if var.multi {
-                value.split('/').all(|p| !p.is_empty() && !is_dot_segment(p))
+                value
+                    .split('/')
+                    .all(|p| !p.is_empty() && !is_dot_segment(p))
             } else {
                 !value.is_empty() && !is_dot_segment(&value)
             };
@@ -899,9 +901,7 @@ impl<'a> Parser<'a> {
             }
             Some(b'}') if in_variable => Err(self.error(start, TemplateErrorKind::EmptySegment)),
             Some(b'}') => Err(self.error(start, TemplateErrorKind::UnopenedBrace)),
-            Some(b'{') if in_variable => {
-                Err(self.error(start, TemplateErrorKind::NestedVariable))
-            }
+            Some(b'{') if in_variable => Err(self.error(start, TemplateErrorKind::NestedVariable)),
             Some(b'{') => self.parse_variable(),
             Some(b'*') => {
                 let seg = if self.bytes.get(start + 1) == Some(&b'*') {
@@ -924,7 +924,9 @@ impl<'a> Parser<'a> {
                 }
                 match self.peek() {
                     None | Some(b'/' | b':' | b'}') => {}
-                    Some(b'*') => return Err(self.error(self.pos, TemplateErrorKind::PartialWildcard)),
+                    Some(b'*') => {
+                        return Err(self.error(self.pos, TemplateErrorKind::PartialWildcard));
+                    }
                     Some(b'{') if in_variable => {
                         return Err(self.error(self.pos, TemplateErrorKind::NestedVariable));
                     }
