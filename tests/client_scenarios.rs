@@ -220,7 +220,9 @@ async fn every_method(t: Transport) {
         .build()
         .await
         .unwrap();
-    let running = env.emu.start_task("p", long().with_description("the long one"));
+    let running = env
+        .emu
+        .start_task("p", long().with_description("the long one"));
     let finishing = env.emu.start_task("p", quick());
     let elsewhere = env.emu.start_task("other", quick());
 
@@ -231,7 +233,10 @@ async fn every_method(t: Transport) {
     let md = op.metadata().expect("Earth Engine metadata decodes");
     assert_eq!(md.description, "the long one");
     assert_eq!(md.r#type, "EXPORT_IMAGE");
-    assert!(matches!(md.state(), State::Running | State::Pending), "{md:?}");
+    assert!(
+        matches!(md.state(), State::Running | State::Pending),
+        "{md:?}"
+    );
     assert!(md.create_time.is_some());
 
     // list: one project only
@@ -241,14 +246,20 @@ async fn every_method(t: Transport) {
     assert!(!names.contains(elsewhere.as_str()));
 
     // wait for the quick one
-    let done = client.wait(&finishing, fast_wait(Duration::from_secs(10))).await.unwrap();
+    let done = client
+        .wait(&finishing, fast_wait(Duration::from_secs(10)))
+        .await
+        .unwrap();
     assert!(done.done);
     assert!(matches!(done.outcome(), Outcome::Succeeded(Some(_))));
     assert_eq!(done.state(), Some(State::Succeeded));
 
     // cancel, then wait: cancelled, and still there
     client.cancel(&running).await.unwrap();
-    let cancelled = client.wait(&running, fast_wait(Duration::from_secs(10))).await.unwrap();
+    let cancelled = client
+        .wait(&running, fast_wait(Duration::from_secs(10)))
+        .await
+        .unwrap();
     assert!(matches!(cancelled.outcome(), Outcome::Cancelled(s) if s.code == 1));
     assert_eq!(cancelled.state(), Some(State::Cancelled));
     assert!(client.get(&running).await.is_ok());
@@ -276,9 +287,15 @@ async fn every_method(t: Transport) {
         let api_client = s.header("x-goog-api-client").unwrap_or_default();
         assert!(api_client.starts_with("gl-rust/"), "{s:?}");
         assert!(api_client.contains(" eeops/"), "{s:?}");
-        assert_eq!(s.header("x-goog-user-project"), Some("billing-project"), "{s:?}");
+        assert_eq!(
+            s.header("x-goog-user-project"),
+            Some("billing-project"),
+            "{s:?}"
+        );
         assert!(
-            s.header("user-agent").unwrap_or_default().starts_with("scenario/1.0 eeops/"),
+            s.header("user-agent")
+                .unwrap_or_default()
+                .starts_with("scenario/1.0 eeops/"),
             "{s:?}"
         );
         // Loopback endpoint, no credentials set: anonymous.
@@ -304,11 +321,16 @@ async fn cancel_outcomes(t: Transport) {
     }
     // Already finished: completed anyway, and failed anyway.
     let ok = env.emu.start_task("p", quick());
-    let failing = env.emu.start_task("p", quick().with_outcome(TaskOutcome::Fail));
+    let failing = env
+        .emu
+        .start_task("p", quick().with_outcome(TaskOutcome::Fail));
     client.wait(&ok, opts()).await.unwrap();
     client.wait(&failing, opts()).await.unwrap();
     let outcome = client.cancel_and_confirm(&ok, opts()).await.unwrap();
-    assert!(matches!(outcome, CancelOutcome::CompletedAnyway(_)), "{outcome:?}");
+    assert!(
+        matches!(outcome, CancelOutcome::CompletedAnyway(_)),
+        "{outcome:?}"
+    );
     let outcome = client.cancel_and_confirm(&failing, opts()).await.unwrap();
     match outcome {
         CancelOutcome::FailedAnyway(op) => assert_ne!(op.error().map(|s| s.code), Some(1)),
@@ -325,7 +347,9 @@ async fn cancel_outcomes(t: Transport) {
     // Completed despite the cancel.
     let env = Env::new(fast_config().with_complete_despite_cancel(1.0), t).await;
     let client = env.client().await;
-    let name = env.emu.start_task("p", quick().with_work(Duration::from_millis(300)));
+    let name = env
+        .emu
+        .start_task("p", quick().with_work(Duration::from_millis(300)));
     match client.cancel_and_confirm(&name, opts()).await.unwrap() {
         CancelOutcome::CompletedAnyway(op) => {
             assert!(matches!(op.outcome(), Outcome::Succeeded(Some(_))));
@@ -385,7 +409,11 @@ async fn pagination(t: Transport) {
         if let Some(n) = page_size {
             opts = opts.with_page_size(n);
         }
-        let ops: Vec<Operation> = client.list_with("projects/big", opts).try_collect().await.unwrap();
+        let ops: Vec<Operation> = client
+            .list_with("projects/big", opts)
+            .try_collect()
+            .await
+            .unwrap();
         let names: Vec<&str> = ops.iter().map(|o| o.name.as_str()).collect();
         let unique: HashSet<&str> = names.iter().copied().collect();
         assert_eq!(names.len(), 1000, "page size {page_size:?}");
@@ -394,21 +422,37 @@ async fn pagination(t: Transport) {
         // The emulator caps pages at 500 and defaults to 50.
         let pages = env.requests() - before;
         let per_page = page_size.unwrap_or(50).min(500) as usize;
-        assert_eq!(pages, 1000usize.div_ceil(per_page), "page size {page_size:?}");
+        assert_eq!(
+            pages,
+            1000usize.div_ceil(per_page),
+            "page size {page_size:?}"
+        );
     }
 
     // A bare project id and the default project work too.
-    let n = client.list("big").try_collect::<Vec<_>>().await.unwrap().len();
+    let n = client
+        .list("big")
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .len();
     assert_eq!(n, 1000);
     let with_project = env.builder().project("small").build().await.unwrap();
-    let n = with_project.list("").try_collect::<Vec<_>>().await.unwrap().len();
+    let n = with_project
+        .list("")
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .len();
     assert_eq!(n, 1);
 
     // Filtered: the server applies it on every page.
     let done: Vec<Operation> = client
         .list_with(
             "projects/big",
-            ListOptions::default().with_filter("done = true").with_page_size(100),
+            ListOptions::default()
+                .with_filter("done = true")
+                .with_page_size(100),
         )
         .try_collect()
         .await
@@ -459,7 +503,9 @@ async fn waiting(t: Transport) {
     assert_eq!(client.supports_wait(), None);
 
     // WaitOperation.
-    let name = env.emu.start_task("p", quick().with_work(Duration::from_millis(400)));
+    let name = env
+        .emu
+        .start_task("p", quick().with_work(Duration::from_millis(400)));
     let mut snapshots = Vec::new();
     let op = client
         .wait_with_progress(&name, fast_wait(Duration::from_secs(10)), |op| {
@@ -475,10 +521,10 @@ async fn waiting(t: Transport) {
     assert!(seen.iter().any(|s| s.method == "wait" && s.name == name));
 
     // Polling: the server (a stub in front of the real transport) lacks WaitOperation.
-    let polling = env
-        .builder()
-        .build_with_stub(NoWait(client.stub()));
-    let name = env.emu.start_task("p", quick().with_work(Duration::from_millis(400)));
+    let polling = env.builder().build_with_stub(NoWait(client.stub()));
+    let name = env
+        .emu
+        .start_task("p", quick().with_work(Duration::from_millis(400)));
     let before = env.seen().len();
     let mut progress = Vec::new();
     let op = polling
@@ -489,15 +535,24 @@ async fn waiting(t: Transport) {
         .unwrap();
     assert!(op.done);
     assert_eq!(polling.supports_wait(), Some(false));
-    let gets = env.seen()[before..].iter().filter(|s| s.method == "get").count();
+    let gets = env.seen()[before..]
+        .iter()
+        .filter(|s| s.method == "get")
+        .count();
     assert!(gets >= 3, "polled {gets} times");
     assert!(progress.len() >= 3, "{progress:?}");
-    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "progress goes up: {progress:?}");
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]),
+        "progress goes up: {progress:?}"
+    );
     assert_eq!(progress.last(), Some(&1.0));
     // Remembered: the next wait does not ask WaitOperation again (NoWait would answer it
     // locally anyway; the flag is what matters).
     let again = env.emu.start_task("p", quick());
-    polling.wait(&again, fast_wait(Duration::from_secs(10))).await.unwrap();
+    polling
+        .wait(&again, fast_wait(Duration::from_secs(10)))
+        .await
+        .unwrap();
     assert_eq!(polling.supports_wait(), Some(false));
 
     // The snapshot stream ends with the done operation.
@@ -541,7 +596,10 @@ async fn retries(t: Transport) {
         result.as_ref().unwrap();
     }
     for name in &names {
-        let op = client.wait(name, fast_wait(Duration::from_secs(10))).await.unwrap();
+        let op = client
+            .wait(name, fast_wait(Duration::from_secs(10)))
+            .await
+            .unwrap();
         assert!(matches!(op.outcome(), Outcome::Cancelled(_)));
         // A retried delete that finds the operation gone (its first attempt deleted it and
         // the answer was lost) counts as done.
@@ -553,7 +611,11 @@ async fn retries(t: Transport) {
     }
     assert!(env.emu.is_empty());
     // Faults did happen: more requests than calls.
-    assert!(env.requests() > names.len() * 4, "{} requests", env.requests());
+    assert!(
+        env.requests() > names.len() * 4,
+        "{} requests",
+        env.requests()
+    );
 
     // Without retries, the same server fails some calls.
     let fragile = env
@@ -594,7 +656,11 @@ async fn deadlines(t: Transport) {
     let start = Instant::now();
     let err = client.get(&name).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert!(start.elapsed() < Duration::from_millis(900), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        start.elapsed()
+    );
     env.stop().await;
 
     // wait gives up at its deadline, with a timeout that says where the operation was.
@@ -609,7 +675,10 @@ async fn deadlines(t: Transport) {
     assert!(err.is_timeout(), "{err}");
     assert!(err.message().contains(&name), "{err}");
     let took = start.elapsed();
-    assert!(took >= Duration::from_millis(350) && took < Duration::from_secs(3), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(350) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
 
     // The same by polling.
     let polling = env.builder().build_with_stub(NoWait(client.stub()));
@@ -619,7 +688,11 @@ async fn deadlines(t: Transport) {
         .await
         .unwrap_err();
     assert!(err.is_timeout(), "{err}");
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
     env.stop().await;
 }
 
@@ -648,7 +721,8 @@ async fn names(t: Transport) {
         ] {
             assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{name:?}: {err}");
             assert!(
-                err.message().contains("projects/{project}/operations/{operation}"),
+                err.message()
+                    .contains("projects/{project}/operations/{operation}"),
                 "{name:?}: {err}"
             );
         }
@@ -658,12 +732,25 @@ async fn names(t: Transport) {
         ));
     }
     for collection in ["projects/a/b", "folders/x", "projects/", "", "projects/.."] {
-        let err = client.list(collection).try_collect::<Vec<_>>().await.unwrap_err();
+        let err = client
+            .list(collection)
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap_err();
         assert!(err.is_invalid_request(), "{collection:?}: {err}");
     }
     let results = client.cancel_many(bad, 3).await;
-    assert!(results.iter().all(|(_, r)| matches!(r, Err(e) if e.is_invalid_request())));
-    assert_eq!(env.requests(), 0, "nothing reached the server: {:?}", env.seen());
+    assert!(
+        results
+            .iter()
+            .all(|(_, r)| matches!(r, Err(e) if e.is_invalid_request()))
+    );
+    assert_eq!(
+        env.requests(),
+        0,
+        "nothing reached the server: {:?}",
+        env.seen()
+    );
 
     // Bare task ids need a default project.
     let with_project = env.builder().project("p").build().await.unwrap();
