@@ -506,6 +506,7 @@ async fn rest_requests_on_the_wire() {
         "{}",
         requests[1]
     );
+    assert!(!lower[1].contains("content-length"), "{}", requests[1]);
     // Wait: the first snapshot comes from get (done already), so no wait was needed.
     assert!(
         requests[2].starts_with("GET /v1/projects/p/operations/ABC "),
@@ -598,4 +599,37 @@ async fn insecure_http_is_refused() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
+}
+
+/// The generic bindings (API version "") have no WaitOperation: waiting polls GetOperation.
+#[tokio::test]
+async fn generic_bindings_poll() {
+    let running = http("200 OK", "application/json", br#"{"name":"operations/A"}"#);
+    let raw = Raw::start(Reply::Bytes(running)).await;
+    let client = Client::builder()
+        .endpoint(raw.url())
+        .api_version("")
+        .build()
+        .await
+        .unwrap();
+    let opts = eeops::client::WaitOptions::default()
+        .with_timeout(Duration::from_millis(300))
+        .with_poll_interval(Duration::from_millis(20), Duration::from_millis(20));
+    let err = client.wait("operations/A", opts).await.unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(client.supports_wait(), Some(false));
+    let requests = raw.requests();
+    assert!(requests.len() >= 3, "{}", requests.len());
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.starts_with("GET /v1/operations/A HTTP/1.1\r\n"))
+    );
+    client.cancel("operations/A").await.unwrap();
+    assert!(
+        raw.requests()
+            .last()
+            .unwrap()
+            .starts_with("POST /v1/operations/A:cancel ")
+    );
 }

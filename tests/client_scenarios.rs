@@ -838,8 +838,95 @@ async fn generic_bindings() {
     assert!(err.is_invalid_request(), "{err}");
     assert!(err.message().contains("operations/"), "{err}");
     assert_eq!(env.requests(), 0);
-    // A generic name goes out on the generic path (the emulator has no such operation).
+    // A generic name goes out on the generic path; this server refuses it as a name.
     let err = client.get("operations/A").await.unwrap_err();
-    assert!(err.is_not_found() || err.code().is_some(), "{err}");
+    assert_eq!(err.kind(), ErrorKind::Service, "{err}");
+    let seen = env.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].name, "operations/A");
     env.stop().await;
+}
+
+/// Credentials the caller supplies: a bearer token from a provider of our own.
+#[derive(Debug)]
+struct FixedToken {
+    token: Option<&'static str>,
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl google_cloud_auth::credentials::CredentialsProvider for FixedToken {
+    async fn headers(
+        &self,
+        _: http::Extensions,
+    ) -> std::result::Result<
+        google_cloud_auth::credentials::CacheableResource<http::HeaderMap>,
+        google_cloud_auth::errors::CredentialsError,
+    > {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let Some(token) = self.token else {
+            return Err(google_cloud_auth::errors::CredentialsError::from_msg(
+                false,
+                "the token service said no",
+            ));
+        };
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        Ok(google_cloud_auth::credentials::CacheableResource::New {
+            entity_tag: google_cloud_auth::credentials::EntityTag::new(),
+            data: headers,
+        })
+    }
+
+    async fn universe_domain(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Both transports take their headers from the same credentials; tokens stay out of Debug
+/// output and errors; a credentials failure sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supplied_credentials() {
+    for t in [Transport::Rest, Transport::Grpc] {
+        let env = Env::new(fast_config(), t).await;
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let creds = eeops::client::Credentials::from(FixedToken {
+            token: Some("s3cr3t-t0ken"),
+            calls: calls.clone(),
+        });
+        let builder = env.builder().credentials(creds).quota_project("q");
+        assert!(!format!("{builder:?}").contains("s3cr3t"));
+        let client = builder.build().await.unwrap();
+        assert!(!format!("{client:?}").contains("s3cr3t"));
+        let name = env.emu.start_task("p", long());
+        client.get(&name).await.unwrap();
+        let seen = env.seen();
+        assert_eq!(
+            seen[0].header("authorization"),
+            Some("Bearer s3cr3t-t0ken"),
+            "{t:?}"
+        );
+        assert_eq!(seen[0].header("x-goog-user-project"), Some("q"), "{t:?}");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        let failing = env
+            .builder()
+            .credentials(eeops::client::Credentials::from(FixedToken {
+                token: None,
+                calls: calls.clone(),
+            }))
+            .build()
+            .await
+            .unwrap();
+        let err = failing.cancel(&name).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+        assert!(
+            err.to_string().contains("the token service said no"),
+            "{err}"
+        );
+        assert_eq!(env.requests(), 1, "{t:?}: nothing sent without credentials");
+        env.stop().await;
+    }
 }

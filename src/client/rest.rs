@@ -169,7 +169,13 @@ impl RestTransport {
                 builder.body(bytes)
             }
             None => {
-                headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+                // Say "no body" outright where one could be expected.
+                if matches!(
+                    parts.method,
+                    http::Method::POST | http::Method::PUT | http::Method::PATCH
+                ) {
+                    headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+                }
                 builder
             }
         };
