@@ -300,6 +300,11 @@ async fn every_method(t: Transport) {
         );
         // Loopback endpoint, no credentials set: anonymous.
         assert_eq!(s.header("authorization"), None);
+        // And the transport is the one asked for.
+        let grpc = s
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("application/grpc"));
+        assert_eq!(grpc, t == Transport::Grpc, "{s:?}");
     }
     env.stop().await;
 }
@@ -430,13 +435,15 @@ async fn pagination(t: Transport) {
     }
 
     // A bare project id and the default project work too.
-    let n = client
-        .list("big")
-        .try_collect::<Vec<_>>()
-        .await
-        .unwrap()
-        .len();
-    assert_eq!(n, 1000);
+    for collection in ["big", "projects/big/operations"] {
+        let n = client
+            .list(collection)
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+            .len();
+        assert_eq!(n, 1000, "{collection}");
+    }
     let with_project = env.builder().project("small").build().await.unwrap();
     let n = with_project
         .list("")
@@ -929,4 +936,44 @@ async fn supplied_credentials() {
         assert_eq!(env.requests(), 1, "{t:?}: nothing sent without credentials");
         env.stop().await;
     }
+}
+
+/// `EEOPS_EMULATOR_HOST` points a client at the emulator (anonymous, plaintext), on either
+/// transport; the project variables give the default project.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_from_the_environment() {
+    for (transport, name) in [(Transport::Rest, "rest"), (Transport::Grpc, "GRPC")] {
+        let env = Env::new(fast_config(), transport).await;
+        let addr = env.server.local_addr().to_string();
+        let client = ClientBuilder::from_env_with(|key| match key {
+            "EEOPS_EMULATOR_HOST" => Some(addr.clone()),
+            "EEOPS_TRANSPORT" => Some(name.into()),
+            "GOOGLE_CLOUD_PROJECT" => Some("fallback".into()),
+            "EARTHENGINE_PROJECT" => Some("p".into()),
+            _ => None,
+        })
+        .build()
+        .await
+        .unwrap();
+        assert_eq!(client.project(), Some("p"));
+        let op = env.emu.start_task("p", long());
+        let id = op.rsplit('/').next().unwrap();
+        client.cancel(id).await.unwrap();
+        assert_eq!(env.emu.effects(&op).cancels_applied, 1);
+        let seen = env.seen();
+        assert_eq!(seen[0].header("authorization"), None);
+        let grpc = seen[0]
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("application/grpc"));
+        assert_eq!(grpc, transport == Transport::Grpc);
+        env.stop().await;
+    }
+    let err = ClientBuilder::from_env_with(|key| {
+        (key == "EEOPS_TRANSPORT").then(|| "carrier-pigeon".into())
+    })
+    .build()
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.message().contains("carrier-pigeon"), "{err}");
 }
