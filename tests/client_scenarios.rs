@@ -752,6 +752,26 @@ async fn names(t: Transport) {
             .iter()
             .all(|(_, r)| matches!(r, Err(e) if e.is_invalid_request()))
     );
+    if t == Transport::Rest {
+        // The REST transport itself refuses names that do not fit the binding (transcoding
+        // checks them before any URL is built), even when called directly.
+        let stub = client.stub();
+        for name in ["projects/p", "projects/p/operations/a//b", "x/../../admin"] {
+            let err = stub
+                .get_operation(
+                    GetOperationRequest { name: name.into() },
+                    CallOptions::default(),
+                )
+                .await
+                .unwrap_err();
+            assert!(err.is_invalid_request(), "{name}: {err}");
+            assert!(
+                err.message()
+                    .contains("projects/{project}/operations/{operation}"),
+                "{err}"
+            );
+        }
+    }
     assert_eq!(
         env.requests(),
         0,
