@@ -18,6 +18,8 @@
 //! The same against eeops' emulator, served on a local port (this example runs):
 //!
 //! ```
+//! # #[cfg(not(feature = "server"))] fn main() {}
+//! # #[cfg(feature = "server")]
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use eeops::client::{CancelOutcome, Client};
