@@ -12,10 +12,12 @@
 //!
 //! With the `server` feature, `server` serves any `google.longrunning.Operations`
 //! implementation over gRPC and REST on one port, and `server::emulator` is an in-memory Earth
-//! Engine operations service built on it. With the `client` feature, `client` holds the REST
-//! and gRPC transports and the `Client` facade.
+//! Engine operations service built on it. With the `client` feature, `client` holds the
+//! `Client` (REST and gRPC transports, auth, retries, waiting and cancel confirmation).
 #![warn(missing_docs)]
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod error;
 pub mod json;
 pub mod name;
@@ -25,4 +27,6 @@ pub mod server;
 pub mod stub;
 pub mod transcode;
 
+#[cfg(feature = "client")]
+pub use client::Client;
 pub use error::{Error, ErrorKind, Result};
