@@ -257,10 +257,21 @@ impl Error {
         self.inner.kind == ErrorKind::Decode
     }
 
-    /// Worth trying again: `UNAVAILABLE` from the service (HTTP 503), or a connection failure.
-    /// All five Operations methods are safe to repeat (see [`crate::client::RetryPolicy`]).
+    /// Worth trying again: `UNAVAILABLE` from the service (HTTP 503), a connection failure,
+    /// or an undecodable 502/503/504 answer (a proxy's or load balancer's error page: the
+    /// service behind it was unavailable). All five Operations methods are safe to repeat
+    /// (see the client's `retry` module).
+    ///
+    /// ```
+    /// assert!(eeops::Error::decode_http("<html>Bad Gateway</html>", 502).is_retryable());
+    /// assert!(!eeops::Error::decode_http("<html>Not Found</html>", 404).is_retryable());
+    /// ```
     pub fn is_retryable(&self) -> bool {
-        self.inner.kind == ErrorKind::Transport || self.has_code(Code::Unavailable)
+        match self.inner.kind {
+            ErrorKind::Transport => true,
+            ErrorKind::Decode => matches!(self.inner.http_status, Some(502..=504)),
+            _ => self.has_code(Code::Unavailable),
+        }
     }
 }
 

@@ -107,7 +107,8 @@ pub struct RawAny {
     pub json: Json,
 }
 
-/// Parses JSON into `M`, setting aside every `Any` whose type is unknown instead of failing.
+/// Parses JSON into `M`, setting aside every `Any` whose type is unknown (or whose JSON does
+/// not fit its known type) instead of failing.
 ///
 /// Each set-aside value becomes, in the decoded message, an `Any` with its type URL and an
 /// empty value, and is returned in full as a [`RawAny`].
@@ -124,6 +125,44 @@ pub struct RawAny {
 pub fn from_json_lossy<M: ReflectMessage + Default>(
     bytes: &[u8],
 ) -> Result<(M, Vec<RawAny>), JsonError> {
+    lossy(bytes, false)
+}
+
+/// Parses JSON into `M` like [`from_json_lossy`], but keeps each `Any` of unknown type inside
+/// the message: its `type_url` as sent, and as its `value` the UTF-8 text of its whole JSON
+/// object (`@type` included) instead of binary protobuf. [`raw_any_json`] reads it back.
+///
+/// This is how eeops' REST client hands such values through transport-agnostic code that
+/// only sees messages.
+///
+/// ```
+/// use eeops::pb::google::longrunning::Operation;
+///
+/// let body = br#"{"name":"projects/p/operations/A","metadata":{"@type":"type.googleapis.com/x.Unknown","a":1}}"#;
+/// let op: Operation = eeops::json::from_json_keep_raw(body).unwrap();
+/// let any = op.metadata.unwrap();
+/// assert_eq!(any.type_url, "type.googleapis.com/x.Unknown");
+/// assert_eq!(eeops::json::raw_any_json(&any).unwrap()["a"], 1);
+/// ```
+pub fn from_json_keep_raw<M: ReflectMessage + Default>(bytes: &[u8]) -> Result<M, JsonError> {
+    lossy(bytes, true).map(|(m, _)| m)
+}
+
+/// The JSON object an `Any` holds when [`from_json_keep_raw`] set it aside: `Some` when the
+/// value is a JSON object whose `@type` equals the `Any`'s type URL (binary protobuf never
+/// looks like that in practice: it would start with a deprecated group tag).
+pub fn raw_any_json(any: &prost_types::Any) -> Option<Json> {
+    if any.value.first() != Some(&b'{') {
+        return None;
+    }
+    let json: Json = serde_json::from_slice(&any.value).ok()?;
+    (json.get("@type")?.as_str()? == any.type_url).then_some(json)
+}
+
+fn lossy<M: ReflectMessage + Default>(
+    bytes: &[u8],
+    keep_raw: bool,
+) -> Result<(M, Vec<RawAny>), JsonError> {
     let desc = M::default().descriptor();
     let mut value: Json = serde_json::from_slice(bytes)
         .map_err(|e| JsonError(format!("invalid JSON for {}: {e}", desc.full_name())))?;
@@ -133,7 +172,12 @@ pub fn from_json_lossy<M: ReflectMessage + Default>(
     let mut dynamic = DynamicMessage::deserialize_with_options(desc.clone(), value, &options)
         .map_err(|e| JsonError(format!("invalid JSON for {}: {e}", desc.full_name())))?;
     for r in &raw {
-        restore_placeholder(&mut dynamic, &r.path, &r.type_url);
+        let value = if keep_raw {
+            serde_json::to_vec(&r.json).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        restore_placeholder(&mut dynamic, &r.path, &r.type_url, value);
     }
     let message = dynamic
         .transcode_to::<M>()
@@ -194,7 +238,7 @@ fn set_aside_unknown_anys(
                                 json: item,
                             });
                             // Keep the slot so that indexes stay stable; restored below.
-                            keep.push(serde_json::json!({"@type": "type.googleapis.com/google.protobuf.Empty"}));
+                            keep.push(serde_json::json!({"@type": "type.googleapis.com/google.protobuf.Empty", "value": {}}));
                             continue;
                         }
                     } else {
@@ -219,13 +263,24 @@ fn set_aside_unknown_anys(
     }
 }
 
+/// The type URL of an `Any` to set aside: one whose type is unknown, or whose JSON does not
+/// fit its known type (a newer server may send an enum value or a field shape this build does
+/// not know; that must not make the whole response undecodable).
 fn unknown_any_type(v: &Json) -> Option<String> {
     let t = v.get("@type")?.as_str()?;
-    (!known_type(t)).then(|| t.to_owned())
+    if !known_type(t) {
+        return Some(t.to_owned());
+    }
+    let any = crate::pb::DESCRIPTOR_POOL.get_message_by_name("google.protobuf.Any")?;
+    let options = DeserializeOptions::new().deny_unknown_fields(false);
+    DynamicMessage::deserialize_with_options(any, v, &options)
+        .is_err()
+        .then(|| t.to_owned())
 }
 
-/// Puts an `Any { type_url, value: [] }` where an unknown one was set aside.
-fn restore_placeholder(message: &mut DynamicMessage, path: &str, type_url: &str) {
+/// Puts an `Any { type_url, value }` where an unknown one was set aside (`value` is empty, or
+/// the raw JSON for [`from_json_keep_raw`]).
+fn restore_placeholder(message: &mut DynamicMessage, path: &str, type_url: &str, value: Vec<u8>) {
     let mut any = DynamicMessage::new(
         crate::pb::DESCRIPTOR_POOL
             .get_message_by_name("google.protobuf.Any")
@@ -235,6 +290,9 @@ fn restore_placeholder(message: &mut DynamicMessage, path: &str, type_url: &str)
         "type_url",
         prost_reflect::Value::String(type_url.to_owned()),
     );
+    if !value.is_empty() {
+        any.set_field_by_name("value", prost_reflect::Value::Bytes(value.into()));
+    }
     let mut target = message;
     let parts: Vec<&str> = path.split('.').collect();
     for (i, part) in parts.iter().enumerate() {
@@ -263,5 +321,27 @@ fn restore_placeholder(message: &mut DynamicMessage, path: &str, type_url: &str)
             prost_reflect::Value::Message(m) => target = m,
             _ => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pb::google::rpc::Status;
+
+    /// An unknown `Any` inside a repeated field, next to a known one (the placeholder for the
+    /// slot must itself be valid Any JSON).
+    #[test]
+    fn unknown_any_in_a_list() {
+        let body = br#"{"details":[
+            {"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"R"},
+            {"@type":"type.googleapis.com/x.Unknown","a":1}]}"#;
+        let (status, raw): (Status, _) = from_json_lossy(body).unwrap();
+        assert_eq!(status.details.len(), 2);
+        assert_eq!(raw.len(), 1);
+        assert_eq!(raw[0].path, "details[1]");
+        let kept: Status = from_json_keep_raw(body).unwrap();
+        assert_eq!(raw_any_json(&kept.details[1]).unwrap()["a"], 1);
+        assert_eq!(raw_any_json(&kept.details[0]), None);
     }
 }

@@ -1,0 +1,198 @@
+//! What both transports share: the identifying headers, routing headers, endpoints and
+//! error excerpts.
+
+use http::{HeaderMap, HeaderValue};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::{Error, Result};
+
+/// Bytes escaped in `x-goog-request-params` values: everything outside `[-_.~0-9A-Za-z]`.
+const PARAM_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// The value of `x-goog-api-client`: the language (with the crate's minimum Rust version,
+/// the closest thing to a compiler version a library knows) and eeops' version.
+pub(crate) fn api_client_value() -> String {
+    format!(
+        "gl-rust/{} eeops/{}",
+        env!("CARGO_PKG_RUST_VERSION"),
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// The default user agent, `eeops/<version>`; a caller's own goes in front of it.
+pub(crate) fn user_agent(prefix: Option<&str>) -> String {
+    let own = concat!("eeops/", env!("CARGO_PKG_VERSION"));
+    match prefix {
+        Some(p) if !p.trim().is_empty() => format!("{} {own}", p.trim()),
+        _ => own.to_owned(),
+    }
+}
+
+/// Headers every request carries besides credentials and routing.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestHeaders {
+    pub(crate) api_client: HeaderValue,
+    pub(crate) user_agent: String,
+}
+
+impl RequestHeaders {
+    pub(crate) fn new(user_agent_prefix: Option<&str>) -> Result<RequestHeaders> {
+        let user_agent = user_agent(user_agent_prefix);
+        HeaderValue::from_str(&user_agent).map_err(|_| {
+            Error::config(format!(
+                "user agent `{}` cannot be sent as a header",
+                user_agent.escape_default()
+            ))
+        })?;
+        let api_client = HeaderValue::from_str(&api_client_value())
+            .map_err(|_| Error::config("x-goog-api-client value is not a valid header"))?;
+        Ok(RequestHeaders {
+            api_client,
+            user_agent,
+        })
+    }
+
+    pub(crate) fn apply(&self, headers: &mut HeaderMap) {
+        headers.insert("x-goog-api-client", self.api_client.clone());
+    }
+}
+
+/// `x-goog-request-params: name=<name, percent-encoded>`.
+pub(crate) fn request_params(name: &str) -> std::result::Result<HeaderValue, String> {
+    let value = format!("name={}", utf8_percent_encode(name, PARAM_ESCAPES));
+    HeaderValue::from_str(&value).map_err(|_| "the routing header cannot be built".to_owned())
+}
+
+/// At most 200 characters of a body, for error messages: control characters become spaces,
+/// and a cut is marked with `…`.
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    const MAX_CHARS: usize = 200;
+    let head = &body[..body.len().min(MAX_CHARS * 4)];
+    let text = String::from_utf8_lossy(head);
+    let mut out: String = text
+        .chars()
+        .take(MAX_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().count() > MAX_CHARS || body.len() > head.len() {
+        out.push('…');
+    }
+    format!("{:?}", out.trim())
+}
+
+/// A parsed endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Endpoint {
+    pub(crate) https: bool,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    /// Empty, or `/prefix` without a trailing `/`.
+    pub(crate) prefix: String,
+    pub(crate) loopback: bool,
+}
+
+impl Endpoint {
+    pub(crate) fn parse(endpoint: &str) -> Result<Endpoint> {
+        let url = reqwest::Url::parse(endpoint).map_err(|e| {
+            Error::config(format!(
+                "invalid endpoint `{endpoint}` ({e}); expected e.g. https://earthengine.googleapis.com or http://127.0.0.1:8080"
+            ))
+        })?;
+        let https = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            other => {
+                return Err(Error::config(format!(
+                    "endpoint `{endpoint}`: scheme `{other}` is not supported (use https:// or http://)"
+                )));
+            }
+        };
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Error::config(format!(
+                "endpoint `{}`: credentials in the URL are not supported",
+                url.host_str().unwrap_or_default()
+            )));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(Error::config(format!(
+                "endpoint `{endpoint}`: a query or fragment is not supported"
+            )));
+        }
+        let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
+            return Err(Error::config(format!("endpoint `{endpoint}` has no host")));
+        };
+        let host = host.to_owned();
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let loopback = match bare.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.is_loopback(),
+            Err(_) => bare.eq_ignore_ascii_case("localhost"),
+        };
+        let port = url
+            .port_or_known_default()
+            .unwrap_or(if https { 443 } else { 80 });
+        let prefix = url.path().trim_end_matches('/').to_owned();
+        Ok(Endpoint {
+            https,
+            host,
+            port,
+            prefix,
+            loopback,
+        })
+    }
+
+    /// `scheme://host:port` followed by the path prefix.
+    pub(crate) fn base(&self) -> String {
+        format!("{}{}", self.origin(), self.prefix)
+    }
+
+    /// `scheme://host:port`.
+    pub(crate) fn origin(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}:{}", self.host, self.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        let e = Endpoint::parse("http://127.0.0.1:8080").unwrap();
+        assert!(e.loopback && !e.https);
+        assert_eq!(e.base(), "http://127.0.0.1:8080");
+        let e = Endpoint::parse("https://earthengine.googleapis.com/").unwrap();
+        assert!(!e.loopback && e.https);
+        assert_eq!(e.port, 443);
+        assert_eq!(e.prefix, "");
+        let e = Endpoint::parse("http://[::1]:9/api/").unwrap();
+        assert!(e.loopback);
+        assert_eq!(e.base(), "http://[::1]:9/api");
+        assert!(Endpoint::parse("ftp://x").is_err());
+        assert!(Endpoint::parse("127.0.0.1:8080").is_err());
+        assert!(
+            Endpoint::parse("http://u:secret@h/")
+                .unwrap_err()
+                .to_string()
+                .find("secret")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn routing_header_and_excerpt() {
+        assert_eq!(
+            request_params("projects/p/operations/a b").unwrap(),
+            "name=projects%2Fp%2Foperations%2Fa%20b"
+        );
+        let long = "x".repeat(1000);
+        let ex = excerpt(long.as_bytes());
+        assert!(ex.chars().count() <= 204, "{ex}");
+        assert!(ex.ends_with("…\""));
+        assert_eq!(excerpt(b"<h1>\nBad</h1>"), "\"<h1> Bad</h1>\"");
+    }
+}

@@ -1,0 +1,233 @@
+//! The gRPC transport: the generated tonic client over a [`tonic::transport::Channel`].
+//!
+//! `https://` endpoints use TLS (rustls, with the webpki roots); `http://` endpoints use
+//! plaintext HTTP/2. The channel connects lazily, on the first call, and reconnects after
+//! failures. Every call carries the credentials' headers, `x-goog-user-project` when a quota
+//! project is set, `x-goog-api-client`, `x-goog-request-params: name=<encoded name>` and the
+//! user agent as metadata, and its per-attempt timeout as `grpc-timeout` (also enforced
+//! locally).
+//!
+//! Failures that happen on this side (no connection, a peer that does not speak HTTP/2)
+//! become [`ErrorKind::Transport`](crate::ErrorKind::Transport) errors; statuses the server
+//! sends become service errors, with `grpc-status-details-bin` decoded into their details.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use tonic::metadata::MetadataMap;
+use tonic::transport::{Channel, ClientTlsConfig};
+
+use super::auth::Auth;
+use super::common::{Endpoint, RequestHeaders, request_params};
+use crate::pb::google::longrunning::operations_client::OperationsClient;
+use crate::pb::google::longrunning::{
+    CancelOperationRequest, DeleteOperationRequest, GetOperationRequest, ListOperationsRequest,
+    ListOperationsResponse, Operation, WaitOperationRequest,
+};
+use crate::stub::{CallOptions, Operations, OperationsMethod};
+use crate::{Error, Result};
+
+/// The gRPC implementation of [`crate::stub::Operations`].
+///
+/// Built by [`ClientBuilder`](super::ClientBuilder) with `Transport::Grpc`; get it (as a
+/// stub) from [`Client::stub`](super::Client::stub).
+#[derive(Debug, Clone)]
+pub struct GrpcTransport {
+    client: OperationsClient<Channel>,
+    auth: Auth,
+    headers: RequestHeaders,
+}
+
+pub(crate) struct GrpcConfig {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) auth: Auth,
+    pub(crate) headers: RequestHeaders,
+    pub(crate) max_response_bytes: usize,
+    pub(crate) connect_timeout: Duration,
+}
+
+impl GrpcTransport {
+    pub(crate) fn new(config: GrpcConfig) -> Result<GrpcTransport> {
+        let ep = &config.endpoint;
+        if !ep.prefix.is_empty() {
+            return Err(Error::config(format!(
+                "a gRPC endpoint cannot have a path (`{}`)",
+                ep.prefix
+            )));
+        }
+        let bad = |e: tonic::transport::Error| {
+            Error::config(format!("invalid gRPC endpoint `{}`", ep.origin())).caused_by(e)
+        };
+        let mut endpoint = tonic::transport::Endpoint::from_shared(ep.origin())
+            .map_err(bad)?
+            .user_agent(config.headers.user_agent.clone())
+            .map_err(bad)?
+            .connect_timeout(config.connect_timeout)
+            .tcp_nodelay(true);
+        if ep.https {
+            let domain = ep.host.trim_start_matches('[').trim_end_matches(']');
+            endpoint = endpoint
+                .tls_config(
+                    ClientTlsConfig::new()
+                        .with_webpki_roots()
+                        .domain_name(domain),
+                )
+                .map_err(bad)?;
+        }
+        let client = OperationsClient::new(endpoint.connect_lazy())
+            .max_decoding_message_size(config.max_response_bytes);
+        Ok(GrpcTransport {
+            client,
+            auth: config.auth,
+            headers: config.headers,
+        })
+    }
+
+    async fn request<T>(
+        &self,
+        message: T,
+        routing_name: &str,
+        options: &CallOptions,
+    ) -> Result<tonic::Request<T>> {
+        let mut headers = self.auth.headers().await?;
+        self.headers.apply(&mut headers);
+        headers.insert(
+            "x-goog-request-params",
+            request_params(routing_name).map_err(Error::invalid_request)?,
+        );
+        for (name, value) in options.headers() {
+            let name = http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| Error::invalid_request(format!("`{name}` is not a header name")))?;
+            let value = http::HeaderValue::from_str(value).map_err(|_| {
+                Error::invalid_request(format!("invalid value for metadata `{name}`"))
+            })?;
+            headers.append(name, value);
+        }
+        let mut request = tonic::Request::new(message);
+        *request.metadata_mut() = MetadataMap::from_headers(headers);
+        if let Some(t) = options.timeout() {
+            request.set_timeout(t);
+        }
+        Ok(request)
+    }
+}
+
+/// Runs one call with the local deadline and maps its error.
+async fn run<T, F>(method: OperationsMethod, options: &CallOptions, call: F) -> Result<T>
+where
+    F: std::future::Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+{
+    let result = match options.timeout() {
+        Some(t) => match tokio::time::timeout(t, call).await {
+            Ok(r) => r,
+            Err(_) => {
+                return Err(Error::timeout(format!(
+                    "{} got no answer within {t:?}",
+                    method.name()
+                )));
+            }
+        },
+        None => call.await,
+    };
+    result
+        .map(tonic::Response::into_inner)
+        .map_err(|s| grpc_error(method, s))
+}
+
+/// A status tonic made up from a local failure carries that failure as its source; one the
+/// server sent has none.
+fn grpc_error(method: OperationsMethod, status: tonic::Status) -> Error {
+    if status.source().is_none() {
+        return Error::from(status);
+    }
+    match status.code() {
+        tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
+            Error::timeout(format!("{}: {}", method.name(), status.message())).caused_by(status)
+        }
+        _ => Error::transport(format!("{}: {}", method.name(), status.message()), status),
+    }
+}
+
+impl Operations for GrpcTransport {
+    async fn list_operations(
+        &self,
+        request: ListOperationsRequest,
+        options: CallOptions,
+    ) -> Result<ListOperationsResponse> {
+        let name = request.name.clone();
+        let req = self.request(request, &name, &options).await?;
+        let mut client = self.client.clone();
+        run(
+            OperationsMethod::ListOperations,
+            &options,
+            client.list_operations(req),
+        )
+        .await
+    }
+
+    async fn get_operation(
+        &self,
+        request: GetOperationRequest,
+        options: CallOptions,
+    ) -> Result<Operation> {
+        let name = request.name.clone();
+        let req = self.request(request, &name, &options).await?;
+        let mut client = self.client.clone();
+        run(
+            OperationsMethod::GetOperation,
+            &options,
+            client.get_operation(req),
+        )
+        .await
+    }
+
+    async fn delete_operation(
+        &self,
+        request: DeleteOperationRequest,
+        options: CallOptions,
+    ) -> Result<()> {
+        let name = request.name.clone();
+        let req = self.request(request, &name, &options).await?;
+        let mut client = self.client.clone();
+        run(
+            OperationsMethod::DeleteOperation,
+            &options,
+            client.delete_operation(req),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn cancel_operation(
+        &self,
+        request: CancelOperationRequest,
+        options: CallOptions,
+    ) -> Result<()> {
+        let name = request.name.clone();
+        let req = self.request(request, &name, &options).await?;
+        let mut client = self.client.clone();
+        run(
+            OperationsMethod::CancelOperation,
+            &options,
+            client.cancel_operation(req),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn wait_operation(
+        &self,
+        request: WaitOperationRequest,
+        options: CallOptions,
+    ) -> Result<Operation> {
+        let name = request.name.clone();
+        let req = self.request(request, &name, &options).await?;
+        let mut client = self.client.clone();
+        run(
+            OperationsMethod::WaitOperation,
+            &options,
+            client.wait_operation(req),
+        )
+        .await
+    }
+}

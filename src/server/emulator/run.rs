@@ -1,0 +1,158 @@
+//! `eeops emulator`: run the emulator on a socket until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+
+use super::{Emulator, EmulatorConfig, TaskOutcome, TaskSpec};
+
+/// What [`run`] does besides serving: seeds, demo tasks, where to listen.
+///
+/// ```
+/// use eeops::server::emulator::RunOptions;
+/// let opts = RunOptions::default().with_demo_tasks(5);
+/// assert_eq!(opts.addr.to_string(), "127.0.0.1:8080");
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RunOptions {
+    /// Where to listen (default `127.0.0.1:8080`).
+    pub addr: SocketAddr,
+    /// A seed file (see [`Emulator::seed_file`]).
+    pub seed: Option<PathBuf>,
+    /// How many demo tasks to create, of assorted types, lengths and outcomes.
+    pub demo_tasks: usize,
+    /// The project of the demo tasks.
+    pub project: String,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            seed: None,
+            demo_tasks: 0,
+            project: "earthengine-legacy".into(),
+        }
+    }
+}
+
+impl RunOptions {
+    /// Sets [`addr`](Self::addr).
+    pub fn with_addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Sets [`seed`](Self::seed).
+    pub fn with_seed(mut self, path: impl Into<PathBuf>) -> Self {
+        self.seed = Some(path.into());
+        self
+    }
+
+    /// Sets [`demo_tasks`](Self::demo_tasks).
+    pub fn with_demo_tasks(mut self, n: usize) -> Self {
+        self.demo_tasks = n;
+        self
+    }
+
+    /// Sets [`project`](Self::project).
+    pub fn with_project(mut self, project: impl Into<String>) -> Self {
+        self.project = project.into();
+        self
+    }
+}
+
+/// Creates `n` demo tasks in `project`: assorted types and lengths, about one in five failing.
+pub fn add_demo_tasks(emulator: &Emulator, project: &str, n: usize, seed: u64) -> Vec<String> {
+    const TYPES: &[&str] = &[
+        "EXPORT_IMAGE",
+        "EXPORT_FEATURES",
+        "EXPORT_VIDEO",
+        "EXPORT_TILES",
+        "INGEST_IMAGE",
+        "INGEST_TABLE",
+    ];
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|i| {
+            let ty = TYPES[rng.random_range(0..TYPES.len())];
+            let spec = TaskSpec::default()
+                .with_task_type(ty)
+                .with_description(format!("demo {} #{}", ty.to_ascii_lowercase(), i + 1))
+                .with_work(Duration::from_secs(rng.random_range(15..300)))
+                .with_queue(Duration::from_secs(rng.random_range(0..20)))
+                .with_start_running(rng.random_bool(0.5))
+                .with_outcome(if rng.random_bool(0.2) {
+                    TaskOutcome::Fail
+                } else {
+                    TaskOutcome::Succeed
+                });
+            emulator.start_task(project, spec)
+        })
+        .collect()
+}
+
+/// Runs the emulator: seeds it, serves it on `options.addr` over gRPC and REST, prints
+/// `eeops emulator listening on http://ADDR (gRPC and REST)` to stdout, and stops cleanly on
+/// Ctrl-C.
+pub async fn run(
+    config: EmulatorConfig,
+    options: RunOptions,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let rng_seed = config.rng_seed;
+    let emulator = Emulator::new(config);
+    if let Some(path) = &options.seed {
+        let n = emulator.seed_file(path)?;
+        eprintln!("seeded {n} operations from {}", path.display());
+    }
+    if options.demo_tasks > 0 {
+        add_demo_tasks(&emulator, &options.project, options.demo_tasks, rng_seed);
+        eprintln!(
+            "created {} demo tasks in projects/{}",
+            options.demo_tasks, options.project
+        );
+    }
+    let handle = crate::server::serve(emulator, options.addr).await?;
+    println!(
+        "eeops emulator listening on http://{} (gRPC and REST)",
+        handle.local_addr()
+    );
+    tokio::signal::ctrl_c().await?;
+    eprintln!("shutting down");
+    handle.shutdown().await;
+    Ok(())
+}
+
+/// Parses a duration: `250ms`, `1.5s`, `2m`, `1h`, `30us`, or a plain number of seconds.
+///
+/// ```
+/// use std::time::Duration;
+/// use eeops::server::emulator::parse_duration;
+/// assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+/// assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+/// assert!(parse_duration("soon").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration `{text}` (e.g. 250ms, 1.5s, 2m)"))?;
+    let scale = match unit.trim() {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "us" | "µs" => 1e-6,
+        "ns" => 1e-9,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        other => return Err(format!("unknown duration unit `{other}` in `{text}`")),
+    };
+    Duration::try_from_secs_f64(n * scale).map_err(|e| format!("invalid duration `{text}`: {e}"))
+}

@@ -1,0 +1,269 @@
+//! Seed operations from JSON: Operations as proto3 JSON, or simpler task specs.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value as Json;
+
+use super::{
+    Cancel, Entry, SeedError, Store, TaskOutcome, TaskSpec, insert_task, stages_at, timestamp,
+};
+use crate::pb::google::earthengine::v1::OperationMetadata;
+use crate::pb::google::earthengine::v1::operation_metadata::State;
+use crate::pb::google::longrunning::{Operation, operation};
+use crate::pb::google::rpc::{Code, Status};
+
+/// One parsed seed item.
+#[derive(Debug)]
+pub(super) enum Item {
+    /// A full operation, kept as given.
+    Operation {
+        project: String,
+        op: Box<Operation>,
+        meta: Box<OperationMetadata>,
+    },
+    /// A task spec with its starting point.
+    Task {
+        project: String,
+        spec: TaskSpec,
+        start: Start,
+    },
+}
+
+/// Where a seeded task starts.
+#[derive(Debug, Clone)]
+pub(super) struct Start {
+    state: State,
+    progress: f64,
+    error: Option<Status>,
+}
+
+pub(super) fn parse(text: &str) -> Result<Vec<Item>, SeedError> {
+    let value: Json =
+        serde_json::from_str(text).map_err(|e| SeedError(format!("not JSON: {e}")))?;
+    let items = match value {
+        Json::Array(items) => items,
+        Json::Object(mut map) if map.contains_key("operations") => match map.remove("operations") {
+            Some(Json::Array(items)) => items,
+            _ => return Err(SeedError("`operations` must be an array".into())),
+        },
+        _ => {
+            return Err(SeedError(
+                "expected an array of operations or task specs, or {\"operations\": [...]}".into(),
+            ));
+        }
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| parse_item(item).map_err(|e| SeedError(format!("item {i}: {e}"))))
+        .collect()
+}
+
+fn parse_item(item: Json) -> Result<Item, String> {
+    if !item.is_object() {
+        return Err("expected an object".into());
+    }
+    if item.get("name").is_some() {
+        let bytes = serde_json::to_vec(&item).map_err(|e| e.to_string())?;
+        let op: Operation = crate::json::from_json(&bytes).map_err(|e| e.to_string())?;
+        let name: crate::name::OperationName = op.name.parse().map_err(|e| format!("{e}"))?;
+        let meta = match &op.metadata {
+            Some(any) if any.type_url == crate::pb::EE_METADATA_TYPE_URL => {
+                <OperationMetadata as prost::Message>::decode(any.value.as_slice())
+                    .map_err(|e| e.to_string())?
+            }
+            Some(any) => {
+                return Err(format!(
+                    "metadata must be {}, not {}",
+                    crate::pb::EE_METADATA_TYPE_URL,
+                    any.type_url
+                ));
+            }
+            None => OperationMetadata::default(),
+        };
+        return Ok(Item::Operation {
+            project: name.project().to_owned(),
+            op: Box::new(op),
+            meta: Box::new(meta),
+        });
+    }
+
+    let str_of = |key: &str| item.get(key).and_then(Json::as_str);
+    let project = str_of("project")
+        .ok_or("a task spec needs `project` (or give a full Operation with `name`)")?
+        .to_owned();
+    let mut spec = TaskSpec::default();
+    if let Some(v) = str_of("id") {
+        spec.id = Some(v.to_owned());
+    }
+    if let Some(v) = str_of("type") {
+        v.clone_into(&mut spec.task_type);
+    }
+    if let Some(v) = str_of("description") {
+        v.clone_into(&mut spec.description);
+    }
+    if let Some(v) = str_of("work") {
+        spec.work = super::parse_duration(v)?;
+    }
+    if let Some(v) = str_of("queue") {
+        spec.queue = super::parse_duration(v)?;
+    }
+    if let Some(v) = item.get("priority").and_then(Json::as_i64) {
+        spec.priority = i32::try_from(v).map_err(|_| "priority out of range")?;
+    }
+    if let Some(Json::Array(uris)) = item.get("destinationUris") {
+        spec.destination_uris = uris
+            .iter()
+            .filter_map(|u| u.as_str().map(str::to_owned))
+            .collect();
+    }
+    match str_of("outcome").map(str::to_ascii_uppercase).as_deref() {
+        None | Some("SUCCEED") | Some("SUCCEEDED") => {}
+        Some("FAIL") | Some("FAILED") => spec.outcome = TaskOutcome::Fail,
+        Some(other) => return Err(format!("unknown outcome `{other}` (SUCCEED or FAIL)")),
+    }
+    let state = match str_of("state") {
+        None => State::Pending,
+        Some(s) => State::from_str_name(&s.to_ascii_uppercase())
+            .filter(|s| *s != State::Unspecified)
+            .ok_or_else(|| format!("unknown state `{s}`"))?,
+    };
+    let error = match item.get("error") {
+        Some(e) => Some(Status {
+            code: e
+                .get("code")
+                .and_then(Json::as_i64)
+                .and_then(|c| i32::try_from(c).ok())
+                .unwrap_or(Code::Internal as i32),
+            message: e
+                .get("message")
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            details: Vec::new(),
+        }),
+        None => None,
+    };
+    if let Some(e) = &error {
+        spec.failure_code = Code::try_from(e.code).unwrap_or(Code::Internal);
+        spec.failure_message.clone_from(&e.message);
+    }
+    let progress = item
+        .get("progress")
+        .and_then(Json::as_f64)
+        .unwrap_or(0.0)
+        .clamp(0.0, 1.0);
+    Ok(Item::Task {
+        project,
+        spec,
+        start: Start {
+            state,
+            progress,
+            error,
+        },
+    })
+}
+
+pub(super) fn insert(st: &mut Store, item: Item) {
+    match item {
+        Item::Task {
+            project,
+            spec,
+            start,
+        } => {
+            insert_task(st, &project, spec, Some(start));
+        }
+        Item::Operation { project, op, meta } => {
+            let id = op
+                .name
+                .rsplit_once("/operations/")
+                .map(|(_, id)| id.to_owned())
+                .unwrap_or_default();
+            let state = State::try_from(meta.state).unwrap_or(State::Unspecified);
+            let error = match &op.result {
+                Some(operation::Result::Error(e)) => Some(e.clone()),
+                _ => None,
+            };
+            let start = Start {
+                state: match (op.done, state, &op.result) {
+                    (true, State::Succeeded | State::Failed | State::Cancelled, _) => state,
+                    (true, _, Some(operation::Result::Error(e))) if e.code == 1 => State::Cancelled,
+                    (true, _, Some(operation::Result::Error(_))) => State::Failed,
+                    (true, _, _) => State::Succeeded,
+                    (false, State::Unspecified, _) => State::Pending,
+                    (false, s, _) => s,
+                },
+                progress: meta.progress,
+                error,
+            };
+            let spec = TaskSpec {
+                task_type: meta.r#type.clone(),
+                description: meta.description.clone(),
+                id: Some(id),
+                ..TaskSpec::default()
+            };
+            let name = insert_task(st, &project, spec, Some(start));
+            // Keep the given metadata and result exactly, under the emulator's bookkeeping.
+            if let Some(entry) = st.ops.get_mut(&name) {
+                let computed_state = entry.meta.state;
+                entry.meta = *meta;
+                entry.meta.state = computed_state;
+                if op.done {
+                    entry.result = op.result.clone().or(entry.result.take());
+                }
+            }
+        }
+    }
+}
+
+/// Puts a freshly inserted entry at a seed's starting point.
+pub(super) fn apply_start(entry: &mut Entry, start: Start, now: SystemTime) {
+    let Start {
+        state,
+        progress,
+        error,
+    } = start;
+    entry.meta.state = state as i32;
+    entry.meta.progress = progress;
+    entry.meta.stages = stages_at(progress);
+    entry.worked = entry.work.mul_f64(progress);
+    match state {
+        State::Pending => {}
+        State::Running | State::Cancelling => {
+            entry.queue_left = Duration::ZERO;
+            entry.meta.start_time = Some(timestamp(now));
+            if state == State::Cancelling {
+                entry.cancel = Cancel::Pending {
+                    left: Duration::from_millis(500),
+                };
+            }
+        }
+        State::Succeeded | State::Failed | State::Cancelled | State::Unspecified => {
+            entry.queue_left = Duration::ZERO;
+            entry.meta.start_time = Some(timestamp(now));
+            entry.meta.end_time = Some(timestamp(now));
+            let result = match state {
+                State::Succeeded => {
+                    entry.meta.progress = 1.0;
+                    entry.meta.stages = stages_at(1.0);
+                    operation::Result::Response(prost_types::Any {
+                        type_url: super::EMPTY_TYPE_URL.to_owned(),
+                        value: Vec::new(),
+                    })
+                }
+                State::Cancelled => operation::Result::Error(error.unwrap_or(Status {
+                    code: Code::Cancelled as i32,
+                    message: "Cancelled.".into(),
+                    details: Vec::new(),
+                })),
+                _ => operation::Result::Error(error.unwrap_or(Status {
+                    code: entry.failure.0 as i32,
+                    message: entry.failure.1.clone(),
+                    details: Vec::new(),
+                })),
+            };
+            entry.result = Some(result);
+            entry.done_tx.send_replace(true);
+        }
+    }
+}

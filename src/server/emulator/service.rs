@@ -1,0 +1,351 @@
+//! The `google.longrunning.Operations` server trait, implemented by the emulator.
+
+use std::time::Duration;
+
+use rand::Rng as _;
+use tonic::{Request, Response, Status};
+
+use super::filter::Filter;
+use super::{Cancel, DEFAULT_PAGE_SIZE, Emulator, MAX_PAGE_SIZE, finish};
+use crate::pb::google::earthengine::v1::operation_metadata::State;
+use crate::pb::google::longrunning::operations_server::Operations;
+use crate::pb::google::longrunning::{
+    CancelOperationRequest, DeleteOperationRequest, GetOperationRequest, ListOperationsRequest,
+    ListOperationsResponse, Operation, WaitOperationRequest,
+};
+
+/// Where an injected UNAVAILABLE answer comes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    None,
+    Before,
+    After,
+}
+
+fn not_found(name: &str) -> Status {
+    Status::not_found(format!("Operation {name} not found."))
+}
+
+fn unavailable(when: &str) -> Status {
+    Status::unavailable(format!(
+        "The service is currently unavailable (injected by the eeops emulator {when})."
+    ))
+}
+
+/// `projects/{p}/operations/{id}`: checks the shape (a gRPC caller is not held to it by a
+/// route).
+fn check_name(name: &str) -> Result<(), Status> {
+    name.parse::<crate::name::OperationName>()
+        .map(|_| ())
+        .map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
+/// The project a list covers: `projects/p`, `projects/p/operations`; `None` (every project)
+/// for `operations` or empty.
+fn list_scope(name: &str) -> Result<Option<String>, Status> {
+    let trimmed = name.trim_end_matches('/');
+    if trimmed.is_empty() || trimmed == "operations" {
+        return Ok(None);
+    }
+    let rest = trimmed.strip_prefix("projects/").ok_or_else(|| {
+        Status::invalid_argument(format!(
+            "invalid list name `{name}`: expected projects/{{project}}"
+        ))
+    })?;
+    let project = rest.strip_suffix("/operations").unwrap_or(rest);
+    if project.is_empty() || project.contains('/') {
+        return Err(Status::invalid_argument(format!(
+            "invalid list name `{name}`: expected projects/{{project}}"
+        )));
+    }
+    Ok(Some(project.to_owned()))
+}
+
+/// FNV-1a, to bind a page token to the list it came from.
+fn fingerprint(scope: Option<&str>, filter: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in scope
+        .unwrap_or("*")
+        .bytes()
+        .chain([0u8])
+        .chain(filter.bytes())
+    {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+fn encode_token(seq: u64, fp: u32) -> String {
+    format!("{seq:016x}{fp:08x}")
+}
+
+fn decode_token(token: &str, fp: u32) -> Result<u64, Status> {
+    let bad = || {
+        Status::invalid_argument(format!(
+            "invalid page token `{token}` (tokens are only valid for the list they came from)"
+        ))
+    };
+    if token.len() != 24 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let seq = u64::from_str_radix(&token[..16], 16).map_err(|_| bad())?;
+    let got = u32::from_str_radix(&token[16..], 16).map_err(|_| bad())?;
+    if got != fp {
+        return Err(bad());
+    }
+    Ok(seq)
+}
+
+impl Emulator {
+    /// Latency, then maybe a fault: `Before` answers at once; `After` is answered after the
+    /// effect.
+    async fn enter(&self) -> Result<Fault, Status> {
+        let config = &self.inner.config;
+        if !config.latency.is_zero() {
+            tokio::time::sleep(config.latency).await;
+        }
+        if config.unavailable_rate <= 0.0 {
+            return Ok(Fault::None);
+        }
+        let mut st = self.lock();
+        let fault = if st.rng.random_bool(config.unavailable_rate.clamp(0.0, 1.0)) {
+            if config.unavailable_after_apply && st.rng.random_bool(0.5) {
+                Fault::After
+            } else {
+                Fault::Before
+            }
+        } else {
+            Fault::None
+        };
+        drop(st);
+        if fault == Fault::Before {
+            return Err(unavailable("before applying the call"));
+        }
+        Ok(fault)
+    }
+
+    fn leave<T>(fault: Fault, value: T) -> Result<Response<T>, Status> {
+        if fault == Fault::After {
+            Err(unavailable("after applying the call"))
+        } else {
+            Ok(Response::new(value))
+        }
+    }
+
+    fn do_cancel(&self, name: &str) -> Result<(), Status> {
+        let config = &self.inner.config;
+        if config.cancel_unsupported {
+            return Err(Status::unimplemented(
+                "Cancel is not supported by this server (eeops emulator: cancel_unsupported).",
+            ));
+        }
+        check_name(name)?;
+        let mut st = self.lock();
+        let despite = config.complete_despite_cancel > 0.0
+            && st
+                .rng
+                .random_bool(config.complete_despite_cancel.clamp(0.0, 1.0));
+        let now = st.now;
+        let super::Store { ops, effects, .. } = &mut *st;
+        let entry = ops.get_mut(name).ok_or_else(|| not_found(name))?;
+        if entry.done() || entry.cancel != Cancel::None {
+            // Finished, or a cancel is already under way: nothing changes.
+            return Ok(());
+        }
+        entry.meta.state = State::Cancelling as i32;
+        entry.meta.update_time = Some(super::timestamp(now));
+        effects.entry(name.to_owned()).or_default().cancels_applied += 1;
+        if despite {
+            entry.cancel = Cancel::Ignored;
+        } else if config.cancel_delay.is_zero() {
+            finish(entry, effects, State::Cancelled, now);
+        } else {
+            entry.cancel = Cancel::Pending {
+                left: config.cancel_delay,
+            };
+        }
+        Ok(())
+    }
+
+    fn do_delete(&self, name: &str) -> Result<(), Status> {
+        check_name(name)?;
+        let mut st = self.lock();
+        let entry = st.ops.get(name).ok_or_else(|| not_found(name))?;
+        if !entry.done() {
+            return Err(Status::failed_precondition(format!(
+                "Operation {name} is not done; delete does not cancel: cancel it first."
+            )));
+        }
+        let seq = entry.seq;
+        st.ops.remove(name);
+        st.order.remove(&seq);
+        st.effects
+            .entry(name.to_owned())
+            .or_default()
+            .deletes_applied += 1;
+        Ok(())
+    }
+
+    fn do_list(&self, req: &ListOperationsRequest) -> Result<ListOperationsResponse, Status> {
+        let scope = list_scope(&req.name)?;
+        let filter = Filter::parse(&req.filter).map_err(Status::invalid_argument)?;
+        let page_size = match req.page_size {
+            n if n < 0 => {
+                return Err(Status::invalid_argument(format!(
+                    "page_size must not be negative (got {n})"
+                )));
+            }
+            0 => DEFAULT_PAGE_SIZE,
+            n => (n as usize).min(MAX_PAGE_SIZE),
+        };
+        let fp = fingerprint(scope.as_deref(), &req.filter);
+        let before = if req.page_token.is_empty() {
+            u64::MAX
+        } else {
+            decode_token(&req.page_token, fp)?
+        };
+        let st = self.lock();
+        let mut operations = Vec::with_capacity(page_size.min(64));
+        let mut next_page_token = String::new();
+        let candidates = st
+            .order
+            .range(..before)
+            .rev()
+            .filter_map(|(_, name)| st.ops.get(name))
+            .filter(|e| scope.as_deref().is_none_or(|p| p == e.project))
+            .filter(|e| filter.matches(e.done(), &e.meta));
+        for entry in candidates {
+            if operations.len() == page_size {
+                // There is at least one more: resume after the last one returned.
+                if let Some(last) = operations.last().map(|(seq, _): &(u64, Operation)| *seq) {
+                    next_page_token = encode_token(last, fp);
+                }
+                break;
+            }
+            operations.push((entry.seq, entry.to_operation()));
+        }
+        Ok(ListOperationsResponse {
+            operations: operations.into_iter().map(|(_, op)| op).collect(),
+            next_page_token,
+            unreachable: Vec::new(),
+        })
+    }
+
+    async fn do_wait(&self, req: &WaitOperationRequest) -> Result<Operation, Status> {
+        check_name(&req.name)?;
+        let max = self.inner.config.max_wait;
+        let timeout = match &req.timeout {
+            None => max,
+            Some(d) if d.seconds < 0 || d.nanos < 0 => {
+                return Err(Status::invalid_argument("timeout must not be negative"));
+            }
+            Some(d) => {
+                Duration::new(d.seconds as u64, d.nanos.clamp(0, 999_999_999) as u32).min(max)
+            }
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let (op, mut rx) = {
+                let st = self.lock();
+                let entry = st.ops.get(&req.name).ok_or_else(|| not_found(&req.name))?;
+                (entry.to_operation(), entry.done_tx.subscribe())
+            };
+            if op.done {
+                return Ok(op);
+            }
+            tokio::select! {
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        // The operation was deleted (or replaced) while waiting: look again.
+                        tokio::task::yield_now().await;
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    let st = self.lock();
+                    return st
+                        .ops
+                        .get(&req.name)
+                        .map(super::Entry::to_operation)
+                        .ok_or_else(|| not_found(&req.name));
+                }
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Operations for Emulator {
+    async fn list_operations(
+        &self,
+        request: Request<ListOperationsRequest>,
+    ) -> Result<Response<ListOperationsResponse>, Status> {
+        let fault = self.enter().await?;
+        let list = self.do_list(request.get_ref())?;
+        Self::leave(fault, list)
+    }
+
+    async fn get_operation(
+        &self,
+        request: Request<GetOperationRequest>,
+    ) -> Result<Response<Operation>, Status> {
+        let fault = self.enter().await?;
+        let name = &request.get_ref().name;
+        check_name(name)?;
+        let op = self.operation(name).ok_or_else(|| not_found(name))?;
+        Self::leave(fault, op)
+    }
+
+    async fn delete_operation(
+        &self,
+        request: Request<DeleteOperationRequest>,
+    ) -> Result<Response<()>, Status> {
+        let fault = self.enter().await?;
+        self.do_delete(&request.get_ref().name)?;
+        Self::leave(fault, ())
+    }
+
+    async fn cancel_operation(
+        &self,
+        request: Request<CancelOperationRequest>,
+    ) -> Result<Response<()>, Status> {
+        let fault = self.enter().await?;
+        self.do_cancel(&request.get_ref().name)?;
+        Self::leave(fault, ())
+    }
+
+    async fn wait_operation(
+        &self,
+        request: Request<WaitOperationRequest>,
+    ) -> Result<Response<Operation>, Status> {
+        let fault = self.enter().await?;
+        let op = self.do_wait(request.get_ref()).await?;
+        Self::leave(fault, op)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_are_bound_to_their_list() {
+        let fp = fingerprint(Some("p"), "done = true");
+        let t = encode_token(42, fp);
+        assert_eq!(decode_token(&t, fp).unwrap(), 42);
+        assert!(decode_token(&t, fingerprint(Some("q"), "done = true")).is_err());
+        assert!(decode_token("garbage", fp).is_err());
+    }
+
+    #[test]
+    fn list_scopes() {
+        assert_eq!(list_scope("projects/p").unwrap().as_deref(), Some("p"));
+        assert_eq!(
+            list_scope("projects/p/operations").unwrap().as_deref(),
+            Some("p")
+        );
+        assert_eq!(list_scope("operations").unwrap(), None);
+        assert!(list_scope("projects/").is_err());
+        assert!(list_scope("folders/x").is_err());
+    }
+}

@@ -1,0 +1,408 @@
+//! The REST side: route by the binding table, decode with the transcoder, call the service,
+//! answer proto3 JSON (or Google's JSON error shape).
+
+use std::sync::{Arc, LazyLock};
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
+use futures::StreamExt as _;
+use http::{HeaderValue, Method, StatusCode, header};
+use prost::Message as _;
+use prost_reflect::{DynamicMessage, ReflectMessage, SerializeOptions};
+use serde_json::{Value as Json, json};
+
+use crate::pb::google::longrunning::operations_server::Operations;
+use crate::pb::google::longrunning::{
+    CancelOperationRequest, DeleteOperationRequest, GetOperationRequest, ListOperationsRequest,
+    WaitOperationRequest,
+};
+use crate::pb::google::rpc::{Code, Status};
+use crate::transcode::{RouteError, Router, decode_request};
+
+/// The largest request body the REST side reads; a larger one is answered with HTTP 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Query parameters Google's clients and front ends send that are not request fields. They are
+/// accepted on every REST call: `alt` must be `json`; `$alt` must be `json` (optionally with
+/// `;enum-encoding=int`, which writes enums as numbers); `prettyPrint=true` indents the answer;
+/// the rest are ignored.
+pub const TOLERATED_PARAMS: &[&str] = &[
+    "alt",
+    "$alt",
+    "prettyPrint",
+    "pp",
+    "key",
+    "$.xgafv",
+    "fields",
+    "$fields",
+    "quotaUser",
+    "access_token",
+    "oauth_token",
+    "callback",
+    "uploadType",
+    "upload_protocol",
+    "userIp",
+];
+
+static ROUTER: LazyLock<Result<Router, String>> =
+    LazyLock::new(|| Router::new(crate::pb::HTTP_BINDINGS).map_err(|e| e.to_string()));
+
+/// The REST handler over one service implementation.
+pub(crate) struct RestService<S> {
+    service: Arc<S>,
+}
+
+impl<S> Clone for RestService<S> {
+    fn clone(&self) -> Self {
+        Self {
+            service: Arc::clone(&self.service),
+        }
+    }
+}
+
+/// How the caller wants the JSON written.
+#[derive(Debug, Default, Clone, Copy)]
+struct Output {
+    pretty: bool,
+    enum_numbers: bool,
+}
+
+/// A REST failure before or after the service: an HTTP status, a code and a message.
+#[derive(Debug)]
+pub(crate) struct RestError {
+    http: StatusCode,
+    status: Status,
+    allow: Option<String>,
+}
+
+impl RestError {
+    pub(crate) fn new(code: Code, message: impl Into<String>) -> Self {
+        let status = Status {
+            code: code as i32,
+            message: message.into(),
+            details: Vec::new(),
+        };
+        Self::from_status(status)
+    }
+
+    fn from_status(status: Status) -> Self {
+        let http = StatusCode::from_u16(crate::error::http_status_for_code(status.code))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self {
+            http,
+            status,
+            allow: None,
+        }
+    }
+
+    fn with_http(mut self, http: StatusCode) -> Self {
+        self.http = http;
+        self
+    }
+
+    fn from_tonic(status: &tonic::Status) -> Self {
+        let mut s = Status {
+            code: status.code() as i32,
+            message: status.message().to_owned(),
+            details: Vec::new(),
+        };
+        if !status.details().is_empty()
+            && let Ok(full) = Status::decode(status.details())
+        {
+            s.details = full.details;
+        }
+        Self::from_status(s)
+    }
+
+    fn into_response(self, out: Output) -> Response {
+        let code = Code::try_from(self.status.code).unwrap_or(Code::Unknown);
+        let details: Vec<Json> = self
+            .status
+            .details
+            .iter()
+            .map(|any| any_to_json(any).unwrap_or_else(|| json!({ "@type": any.type_url })))
+            .collect();
+        let mut error = json!({
+            "code": self.http.as_u16(),
+            "message": self.status.message,
+            "status": code.as_str_name(),
+        });
+        if !details.is_empty() {
+            error["details"] = Json::Array(details);
+        }
+        let mut resp = json_response(self.http, &json!({ "error": error }), out);
+        if let Some(allow) = self.allow
+            && let Ok(v) = HeaderValue::from_str(&allow)
+        {
+            resp.headers_mut().insert(header::ALLOW, v);
+        }
+        resp
+    }
+}
+
+/// An `Any` as proto3 JSON, resolved through eeops' descriptor pool.
+fn any_to_json(any: &prost_types::Any) -> Option<Json> {
+    let desc = crate::pb::DESCRIPTOR_POOL.get_message_by_name("google.protobuf.Any")?;
+    let dynamic = DynamicMessage::decode(desc, any.encode_to_vec().as_slice()).ok()?;
+    crate::json::dynamic_to_json_value(&dynamic).ok()
+}
+
+fn json_response(http: StatusCode, body: &Json, out: Output) -> Response {
+    let mut bytes = if out.pretty {
+        serde_json::to_vec_pretty(body)
+    } else {
+        serde_json::to_vec(body)
+    }
+    .unwrap_or_else(|_| b"{}".to_vec());
+    bytes.push(b'\n');
+    let mut resp = Response::new(Body::from(bytes));
+    *resp.status_mut() = http;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    resp
+}
+
+fn message_response<M: ReflectMessage>(message: &M, out: Output) -> Result<Response, RestError> {
+    let options = SerializeOptions::new()
+        .stringify_64_bit_integers(true)
+        .use_enum_numbers(out.enum_numbers);
+    let value = message
+        .transcode_to_dynamic()
+        .serialize_with_options(serde_json::value::Serializer, &options)
+        .map_err(|e| RestError::new(Code::Internal, format!("cannot write the response: {e}")))?;
+    Ok(json_response(StatusCode::OK, &value, out))
+}
+
+/// Reads the tolerated output parameters; refuses unsupported `alt` values.
+fn output_params(query: Option<&str>) -> Result<Output, RestError> {
+    let mut out = Output::default();
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = decode_component(k);
+        let value = decode_component(v);
+        match key.as_str() {
+            "alt" if value != "json" => {
+                return Err(RestError::new(
+                    Code::InvalidArgument,
+                    format!("unsupported alt=`{value}`: only alt=json is served"),
+                ));
+            }
+            "$alt" => {
+                let mut parts = value.split(';').map(str::trim);
+                if parts.next() != Some("json") {
+                    return Err(RestError::new(
+                        Code::InvalidArgument,
+                        format!("unsupported $alt=`{value}`: only json is served"),
+                    ));
+                }
+                for p in parts {
+                    match p {
+                        "enum-encoding=int" => out.enum_numbers = true,
+                        "enum-encoding=string" | "" => {}
+                        other => {
+                            return Err(RestError::new(
+                                Code::InvalidArgument,
+                                format!("unsupported $alt option `{other}`"),
+                            ));
+                        }
+                    }
+                }
+            }
+            "prettyPrint" | "pp" => out.pretty = matches!(value.as_str(), "true" | "1" | ""),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+fn decode_component(raw: &str) -> String {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Whether a content-type names JSON (`application/json`, `text/json`, `...+json`).
+fn is_json_content_type(ct: &str) -> bool {
+    let essence = ct.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || essence.eq_ignore_ascii_case("text/json")
+        || essence.to_ascii_lowercase().ends_with("+json")
+}
+
+async fn read_body(body: Body) -> Result<Vec<u8>, RestError> {
+    let too_large = || {
+        RestError::new(
+            Code::InvalidArgument,
+            format!("request body larger than {MAX_BODY_BYTES} bytes"),
+        )
+        .with_http(StatusCode::PAYLOAD_TOO_LARGE)
+    };
+    let mut out = Vec::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            RestError::new(
+                Code::InvalidArgument,
+                format!("cannot read the request body: {e}"),
+            )
+        })?;
+        if out.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+impl<S: Operations> RestService<S> {
+    pub(crate) fn new(service: Arc<S>) -> Self {
+        Self { service }
+    }
+
+    /// Answers one REST request; never fails (errors are JSON responses).
+    pub(crate) async fn handle(&self, req: Request) -> Response {
+        let query = req.uri().query().map(str::to_owned);
+        let out = match output_params(query.as_deref()) {
+            Ok(out) => out,
+            Err(e) => return e.into_response(Output::default()),
+        };
+        match self.dispatch(req, query.as_deref(), out).await {
+            Ok(resp) => resp,
+            Err(e) => e.into_response(out),
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        req: Request,
+        query: Option<&str>,
+        out: Output,
+    ) -> Result<Response, RestError> {
+        let (parts, body) = req.into_parts();
+        let path = parts.uri.path();
+
+        if path == "/$discovery/rest" {
+            return if parts.method == Method::GET || parts.method == Method::HEAD {
+                let doc = super::discovery::document(query, &parts.headers)?;
+                Ok(json_response(StatusCode::OK, &doc, out))
+            } else {
+                let mut e = RestError::new(
+                    Code::InvalidArgument,
+                    format!("method {} is not allowed for {path}", parts.method),
+                )
+                .with_http(StatusCode::METHOD_NOT_ALLOWED);
+                e.allow = Some("GET".into());
+                Err(e)
+            };
+        }
+
+        let router = ROUTER
+            .as_ref()
+            .map_err(|e| RestError::new(Code::Internal, format!("REST bindings invalid: {e}")))?;
+        let route = router.route(parts.method.as_str(), path).map_err(|e| {
+            let (code, http) = match &e {
+                RouteError::NotFound { .. } => (Code::NotFound, StatusCode::NOT_FOUND),
+                _ => (Code::InvalidArgument, StatusCode::METHOD_NOT_ALLOWED),
+            };
+            let mut err = RestError::new(code, e.to_string()).with_http(http);
+            if let RouteError::MethodNotAllowed { allowed, .. } = &e {
+                err.allow = Some(allowed.join(", "));
+            }
+            err
+        })?;
+
+        if let Some(len) = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            && len > MAX_BODY_BYTES as u64
+        {
+            return Err(RestError::new(
+                Code::InvalidArgument,
+                format!("request body of {len} bytes is larger than {MAX_BODY_BYTES} bytes"),
+            )
+            .with_http(StatusCode::PAYLOAD_TOO_LARGE));
+        }
+        let body = read_body(body).await?;
+        let has_body = !body.iter().all(u8::is_ascii_whitespace);
+        if has_body {
+            // A body must be JSON; a missing content-type is read as JSON.
+            if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
+                let ct = ct.to_str().unwrap_or("(not text)");
+                if !is_json_content_type(ct) {
+                    return Err(RestError::new(
+                        Code::InvalidArgument,
+                        format!(
+                            "unsupported content-type `{ct}` for a request body: send application/json"
+                        ),
+                    ));
+                }
+            }
+        }
+
+        let metadata = tonic::metadata::MetadataMap::from_headers(parts.headers.clone());
+        macro_rules! decode {
+            ($ty:ty) => {{
+                let desc = <$ty>::default().descriptor();
+                let dynamic: DynamicMessage =
+                    decode_request(&route, &desc, query, &body, TOLERATED_PARAMS).map_err(|e| {
+                        let code = if e.is_invalid_argument() {
+                            Code::InvalidArgument
+                        } else {
+                            Code::Internal
+                        };
+                        RestError::new(code, e.to_string())
+                    })?;
+                let message: $ty = dynamic.transcode_to().map_err(|e| {
+                    RestError::new(Code::InvalidArgument, format!("invalid request: {e}"))
+                })?;
+                let mut request = tonic::Request::new(message);
+                *request.metadata_mut() = metadata;
+                request
+            }};
+        }
+
+        let svc = &self.service;
+        let tonic_err = |s: tonic::Status| RestError::from_tonic(&s);
+        match route.binding.method {
+            "google.longrunning.Operations.GetOperation" => {
+                let req = decode!(GetOperationRequest);
+                let op = svc.get_operation(req).await.map_err(tonic_err)?;
+                message_response(op.get_ref(), out)
+            }
+            "google.longrunning.Operations.ListOperations" => {
+                let req = decode!(ListOperationsRequest);
+                let list = svc.list_operations(req).await.map_err(tonic_err)?;
+                message_response(list.get_ref(), out)
+            }
+            "google.longrunning.Operations.CancelOperation" => {
+                let req = decode!(CancelOperationRequest);
+                svc.cancel_operation(req).await.map_err(tonic_err)?;
+                Ok(json_response(StatusCode::OK, &json!({}), out))
+            }
+            "google.longrunning.Operations.DeleteOperation" => {
+                let req = decode!(DeleteOperationRequest);
+                svc.delete_operation(req).await.map_err(tonic_err)?;
+                Ok(json_response(StatusCode::OK, &json!({}), out))
+            }
+            "google.longrunning.Operations.WaitOperation" => {
+                let req = decode!(WaitOperationRequest);
+                let op = svc.wait_operation(req).await.map_err(tonic_err)?;
+                message_response(op.get_ref(), out)
+            }
+            other => Err(RestError::new(
+                Code::Unimplemented,
+                format!("method {other} is not served over REST"),
+            )),
+        }
+    }
+}

@@ -1,0 +1,828 @@
+//! Mapping between HTTP requests and protobuf request messages, through `prost-reflect`.
+//!
+//! Per `google.api.HttpRule`: fields bound in the path travel in the path; with `body: "*"`
+//! every other field travels in the JSON body; with `body: "field"` that field is the body and
+//! the remaining fields are query parameters; with no body, every field not in the path is a
+//! query parameter (nested messages flattened as `a.b`, repeated fields repeated).
+//!
+//! Decisions, for the server side ([`decode_request`]):
+//!
+//! * Fields are set in this order: query parameters, then the body, then path variables. So a
+//!   path variable wins over the same field in the body or query (Google's behaviour), and the
+//!   body wins over the query.
+//! * An empty or whitespace-only body sets no fields; a body sent to a binding without a body
+//!   rule is ignored.
+//! * A query parameter names a field by its JSON name or its proto name; one that names no
+//!   field, and is not in `ignored_params`, is refused. A singular field given twice is
+//!   refused; a repeated field collects every occurrence. `+` in a query means a space.
+//! * Unknown fields in a JSON body are refused.
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use prost_reflect::{
+    DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage, Value,
+};
+
+use super::router::{CompiledBinding, RouteMatch};
+use super::template::ExpandError;
+
+/// Bytes escaped in query keys and values: everything outside `[-_.~0-9A-Za-z]`.
+const QUERY_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Why a request could not be mapped between HTTP and its message.
+///
+/// [`is_bad_name`](Self::is_bad_name) tells a client that a path field (usually the operation
+/// name) was refused before anything was sent; [`is_invalid_argument`](Self::is_invalid_argument)
+/// tells a server that the request is at fault (an `INVALID_ARGUMENT` answer).
+///
+/// ```
+/// use eeops::transcode::TranscodeError;
+///
+/// let err = TranscodeError::UnknownParameter { name: "pagesize".into() };
+/// assert!(err.is_invalid_argument());
+/// assert!(!err.is_bad_name());
+/// assert_eq!(err.to_string(), "unknown query parameter `pagesize`");
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TranscodeError {
+    /// A path field's value does not fit the binding's pattern (client side).
+    #[error("invalid request: {0}")]
+    BadName(#[from] ExpandError),
+    /// A query parameter that names no field of the request.
+    #[error("unknown query parameter `{name}`")]
+    UnknownParameter {
+        /// The parameter as sent.
+        name: String,
+    },
+    /// A query parameter whose value does not parse as its field's type.
+    #[error("invalid value `{value}` for query parameter `{name}`: {reason}")]
+    BadParameter {
+        /// The parameter as sent.
+        name: String,
+        /// The value as sent (decoded).
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A singular field given more than once in the query.
+    #[error("query parameter `{name}` given more than once")]
+    RepeatedParameter {
+        /// The parameter as sent.
+        name: String,
+    },
+    /// A query string that is not valid percent-encoded UTF-8.
+    #[error("malformed query string: {reason}")]
+    BadQuery {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A body that is not valid JSON for the request message.
+    #[error("invalid JSON body: {reason}")]
+    BadBody {
+        /// What is wrong (the JSON parser's message).
+        reason: String,
+    },
+    /// A field that cannot travel where the binding puts it, e.g. a map or a repeated message
+    /// as query parameters.
+    #[error("field `{field}` cannot be transcoded: {reason}")]
+    Unsupported {
+        /// The field path.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// The binding does not fit the message: a field it names does not exist, or its HTTP
+    /// method is not valid.
+    #[error("binding does not fit the message: {reason}")]
+    Binding {
+        /// What does not fit.
+        reason: String,
+    },
+}
+
+impl TranscodeError {
+    /// Whether a path field was refused by its pattern on the client side (see
+    /// [`bad_name`](Self::bad_name) for the field, value and expected form).
+    pub fn is_bad_name(&self) -> bool {
+        matches!(self, TranscodeError::BadName(_))
+    }
+
+    /// The refused path field, its value and its expected form, for a
+    /// [`BadName`](Self::BadName) error.
+    pub fn bad_name(&self) -> Option<&ExpandError> {
+        match self {
+            TranscodeError::BadName(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether the request itself is at fault (a server answers `INVALID_ARGUMENT`), as
+    /// opposed to a binding that does not fit its message (an internal error).
+    pub fn is_invalid_argument(&self) -> bool {
+        !matches!(
+            self,
+            TranscodeError::Binding { .. } | TranscodeError::Unsupported { .. }
+        )
+    }
+}
+
+/// A request message mapped onto HTTP, ready for a client to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRequestParts {
+    /// The HTTP method.
+    pub method: http::Method,
+    /// The path, already percent-encoded.
+    pub path: String,
+    /// Query parameters, not yet encoded (see [`path_and_query`](Self::path_and_query)).
+    pub query: Vec<(String, String)>,
+    /// The message to send as the JSON body, if the binding has a body.
+    pub body: Option<DynamicMessage>,
+}
+
+impl HttpRequestParts {
+    /// The path followed by the encoded query (`?k=v&...`, or nothing when there is none).
+    pub fn path_and_query(&self) -> String {
+        if self.query.is_empty() {
+            return self.path.clone();
+        }
+        let mut out = String::with_capacity(self.path.len() + 32 * self.query.len());
+        out.push_str(&self.path);
+        out.push('?');
+        out.push_str(&encode_query(&self.query));
+        out
+    }
+}
+
+/// Encodes query parameters as `k=v&k=v`, escaping every byte of keys and values outside
+/// `[-_.~0-9A-Za-z]` (a space becomes `%20`).
+///
+/// ```
+/// let q = eeops::transcode::encode_query(&[
+///     ("filter".to_string(), "done = true".to_string()),
+///     ("pageSize".to_string(), "10".to_string()),
+/// ]);
+/// assert_eq!(q, "filter=done%20%3D%20true&pageSize=10");
+/// ```
+pub fn encode_query(pairs: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (i, (key, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.extend(utf8_percent_encode(key, QUERY_ESCAPES));
+        out.push('=');
+        out.extend(utf8_percent_encode(value, QUERY_ESCAPES));
+    }
+    out
+}
+
+/// Maps a request message onto its binding: path, query parameters and body (client side).
+///
+/// Path fields are checked against their patterns first: a value that does not fit gives a
+/// [`TranscodeError::BadName`] and nothing is built. Query parameters are named by JSON name;
+/// enums go by name, `Duration`/`Timestamp`/`FieldMask` and wrappers in their proto3 JSON
+/// string form, bytes in base64.
+///
+/// ```
+/// use eeops::transcode::{encode_request, CompiledBinding, HttpBinding};
+/// use prost_reflect::{DynamicMessage, Value};
+/// # use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorProto,
+/// #     field_descriptor_proto::{Label, Type}};
+/// # let field = |name: &str, number, ty: Type| FieldDescriptorProto {
+/// #     name: Some(name.into()), number: Some(number), label: Some(Label::Optional as i32),
+/// #     r#type: Some(ty as i32), ..Default::default() };
+/// # let file = FileDescriptorProto {
+/// #     name: Some("doc.proto".into()), package: Some("doc".into()), syntax: Some("proto3".into()),
+/// #     message_type: vec![DescriptorProto {
+/// #         name: Some("ListOperationsRequest".into()),
+/// #         field: vec![field("name", 4, Type::String), field("page_size", 2, Type::Int32)],
+/// #         ..Default::default() }],
+/// #     ..Default::default() };
+/// # let mut pool = prost_reflect::DescriptorPool::new();
+/// # pool.add_file_descriptor_proto(file)?;
+/// let desc = pool.get_message_by_name("doc.ListOperationsRequest").unwrap();
+///
+/// static LIST: HttpBinding = HttpBinding {
+///     method: "google.longrunning.Operations.ListOperations",
+///     http_method: "GET",
+///     template: "/v1/{name=projects/*}/operations",
+///     body: "",
+///     response_body: "",
+///     api_version: "v1",
+/// };
+/// let binding = CompiledBinding::new(&LIST)?;
+///
+/// let mut msg = DynamicMessage::new(desc);
+/// msg.set_field_by_name("name", Value::String("projects/p".into()));
+/// msg.set_field_by_name("page_size", Value::I32(50));
+/// let parts = encode_request(&binding, &msg)?;
+/// assert_eq!(parts.path_and_query(), "/v1/projects/p/operations?pageSize=50");
+/// assert!(parts.body.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn encode_request(
+    binding: &CompiledBinding,
+    msg: &DynamicMessage,
+) -> Result<HttpRequestParts, TranscodeError> {
+    let rule = binding.binding();
+    let method = http::Method::from_bytes(rule.http_method.as_bytes()).map_err(|_| {
+        TranscodeError::Binding {
+            reason: format!("`{}` is not an HTTP method", rule.http_method),
+        }
+    })?;
+    let template = binding.template();
+    let path = template.expand(|field_path| path_value(msg, field_path))?;
+    let path_fields: Vec<&str> = template
+        .variables()
+        .iter()
+        .map(|v| v.field_path())
+        .collect();
+
+    let mut query = Vec::new();
+    let body = match rule.body {
+        "" => {
+            flatten(msg, "", "", &path_fields, &mut query)?;
+            None
+        }
+        "*" => {
+            let mut body = msg.clone();
+            for field_path in &path_fields {
+                clear_path(&mut body, field_path);
+            }
+            Some(body)
+        }
+        field_name => {
+            let fd = msg
+                .descriptor()
+                .get_field_by_name(field_name)
+                .ok_or_else(|| TranscodeError::Binding {
+                    reason: format!(
+                        "body field `{field_name}` is not a field of {}",
+                        msg.descriptor().full_name()
+                    ),
+                })?;
+            let body = match (fd.kind(), fd.is_list() || fd.is_map()) {
+                (Kind::Message(_), false) => match msg.get_field(&fd).as_message() {
+                    Some(m) => m.clone(),
+                    None => {
+                        return Err(TranscodeError::Binding {
+                            reason: format!("body field `{field_name}` holds no message"),
+                        });
+                    }
+                },
+                _ => {
+                    return Err(TranscodeError::Unsupported {
+                        field: field_name.to_owned(),
+                        reason: "only a singular message field can be sent as the body".into(),
+                    });
+                }
+            };
+            let mut skip = path_fields.clone();
+            skip.push(field_name);
+            flatten(msg, "", "", &skip, &mut query)?;
+            Some(body)
+        }
+    };
+    Ok(HttpRequestParts {
+        method,
+        path,
+        query,
+        body,
+    })
+}
+
+/// The text of the field at `field_path` (proto names joined by `.`), for a path variable.
+/// `None` when the field does not exist or is not a scalar.
+fn path_value(msg: &DynamicMessage, field_path: &str) -> Option<String> {
+    let (parents, leaf) = match field_path.rsplit_once('.') {
+        Some((parents, leaf)) => (Some(parents), leaf),
+        None => (None, field_path),
+    };
+    let mut current = std::borrow::Cow::Borrowed(msg);
+    if let Some(parents) = parents {
+        for name in parents.split('.') {
+            let fd = current.descriptor().get_field_by_name(name)?;
+            let next = current.get_field(&fd).as_message()?.clone();
+            current = std::borrow::Cow::Owned(next);
+        }
+    }
+    let fd = current.descriptor().get_field_by_name(leaf)?;
+    if fd.is_list() || fd.is_map() {
+        return None;
+    }
+    let value = current.get_field(&fd);
+    if let (Some(n), Kind::Enum(e)) = (value.as_enum_number(), fd.kind()) {
+        return Some(
+            e.get_value(n)
+                .map_or_else(|| n.to_string(), |v| v.name().to_owned()),
+        );
+    }
+    scalar_text(&value)
+}
+
+/// Clears the field at `field_path` (proto names joined by `.`), if present.
+fn clear_path(msg: &mut DynamicMessage, field_path: &str) {
+    match field_path.split_once('.') {
+        None => msg.clear_field_by_name(field_path),
+        Some((head, rest)) => {
+            let Some(fd) = msg.descriptor().get_field_by_name(head) else {
+                return;
+            };
+            if !msg.has_field(&fd) {
+                return;
+            }
+            if let Some(child) = msg.get_field_mut(&fd).as_message_mut() {
+                clear_path(child, rest);
+            }
+        }
+    }
+}
+
+/// Whether a message type travels as a single JSON value (and so as one query parameter).
+fn is_scalar_wkt(desc: &MessageDescriptor) -> bool {
+    matches!(
+        desc.full_name(),
+        "google.protobuf.Duration"
+            | "google.protobuf.Timestamp"
+            | "google.protobuf.FieldMask"
+            | "google.protobuf.DoubleValue"
+            | "google.protobuf.FloatValue"
+            | "google.protobuf.Int64Value"
+            | "google.protobuf.UInt64Value"
+            | "google.protobuf.Int32Value"
+            | "google.protobuf.UInt32Value"
+            | "google.protobuf.BoolValue"
+            | "google.protobuf.StringValue"
+            | "google.protobuf.BytesValue"
+    )
+}
+
+/// Writes every set field of `msg` (except those in `skip`, by proto path) as query pairs.
+/// `proto_prefix` / `json_prefix` are the paths of `msg` itself, with a trailing `.`.
+fn flatten(
+    msg: &DynamicMessage,
+    proto_prefix: &str,
+    json_prefix: &str,
+    skip: &[&str],
+    out: &mut Vec<(String, String)>,
+) -> Result<(), TranscodeError> {
+    for (fd, value) in msg.fields() {
+        let proto_path = format!("{proto_prefix}{}", fd.name());
+        if skip.contains(&proto_path.as_str()) {
+            continue;
+        }
+        let json_path = format!("{json_prefix}{}", fd.json_name());
+        if fd.is_map() {
+            return Err(TranscodeError::Unsupported {
+                field: proto_path,
+                reason: "a map cannot be sent as query parameters".into(),
+            });
+        }
+        if let Some(items) = value.as_list() {
+            for item in items {
+                match query_text(&fd, item)? {
+                    Some(text) => out.push((json_path.clone(), text)),
+                    None => {
+                        return Err(TranscodeError::Unsupported {
+                            field: proto_path,
+                            reason: "a repeated message cannot be sent as query parameters".into(),
+                        });
+                    }
+                }
+            }
+            continue;
+        }
+        match query_text(&fd, value)? {
+            Some(text) => out.push((json_path, text)),
+            None => {
+                if let Some(child) = value.as_message() {
+                    // Skip paths reaching into this message keep applying below it.
+                    let child_proto = format!("{proto_path}.");
+                    let child_json = format!("{json_path}.");
+                    flatten(child, &child_proto, &child_json, skip, out)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The query text of one (non-list) value; `None` for a message to flatten further.
+fn query_text(fd: &FieldDescriptor, value: &Value) -> Result<Option<String>, TranscodeError> {
+    match (value, fd.kind()) {
+        (Value::EnumNumber(n), Kind::Enum(e)) => Ok(Some(
+            e.get_value(*n)
+                .map_or_else(|| n.to_string(), |v| v.name().to_owned()),
+        )),
+        (Value::Message(m), Kind::Message(desc)) if is_scalar_wkt(&desc) => {
+            let json = serde_json::to_value(m).map_err(|e| TranscodeError::Unsupported {
+                field: fd.full_name().to_owned(),
+                reason: e.to_string(),
+            })?;
+            match json {
+                serde_json::Value::String(s) => Ok(Some(s)),
+                serde_json::Value::Number(n) => Ok(Some(n.to_string())),
+                serde_json::Value::Bool(b) => Ok(Some(b.to_string())),
+                other => Err(TranscodeError::Unsupported {
+                    field: fd.full_name().to_owned(),
+                    reason: format!("unexpected JSON form {other}"),
+                }),
+            }
+        }
+        (Value::Message(_), _) => Ok(None),
+        (v, _) => Ok(scalar_text(v)),
+    }
+}
+
+/// The proto3 JSON text of a scalar value, unquoted.
+fn scalar_text(value: &Value) -> Option<String> {
+    Some(match value {
+        Value::Bool(b) => b.to_string(),
+        Value::I32(n) => n.to_string(),
+        Value::I64(n) => n.to_string(),
+        Value::U32(n) => n.to_string(),
+        Value::U64(n) => n.to_string(),
+        Value::F32(x) => float_text(f64::from(*x)),
+        Value::F64(x) => float_text(*x),
+        Value::String(s) => s.clone(),
+        Value::Bytes(b) => base64_encode(b),
+        Value::EnumNumber(n) => n.to_string(),
+        Value::Message(_) | Value::List(_) | Value::Map(_) => return None,
+    })
+}
+
+fn float_text(x: f64) -> String {
+    if x.is_nan() {
+        "NaN".into()
+    } else if x.is_infinite() {
+        if x > 0.0 { "Infinity" } else { "-Infinity" }.into()
+    } else {
+        x.to_string()
+    }
+}
+
+/// Maps an HTTP request onto its message (server side): query parameters, then the body, then
+/// the path variables (see the [module documentation](self) for the rules).
+///
+/// `query` is the raw query string (without `?`), `body` the raw body, and `ignored_params`
+/// the query parameters to skip (system parameters such as `alt`, `$alt`, `prettyPrint`,
+/// `key`, `$.xgafv`, `fields`, ...).
+///
+/// ```
+/// use eeops::transcode::{decode_request, HttpBinding, Router};
+/// # use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorProto,
+/// #     field_descriptor_proto::{Label, Type}};
+/// # let field = |name: &str, number, ty: Type| FieldDescriptorProto {
+/// #     name: Some(name.into()), number: Some(number), label: Some(Label::Optional as i32),
+/// #     r#type: Some(ty as i32), ..Default::default() };
+/// # let file = FileDescriptorProto {
+/// #     name: Some("doc.proto".into()), package: Some("doc".into()), syntax: Some("proto3".into()),
+/// #     message_type: vec![DescriptorProto {
+/// #         name: Some("ListOperationsRequest".into()),
+/// #         field: vec![field("name", 4, Type::String), field("page_size", 2, Type::Int32)],
+/// #         ..Default::default() }],
+/// #     ..Default::default() };
+/// # let mut pool = prost_reflect::DescriptorPool::new();
+/// # pool.add_file_descriptor_proto(file)?;
+/// let desc = pool.get_message_by_name("doc.ListOperationsRequest").unwrap();
+///
+/// static BINDINGS: &[HttpBinding] = &[HttpBinding {
+///     method: "google.longrunning.Operations.ListOperations",
+///     http_method: "GET",
+///     template: "/v1/{name=projects/*}/operations",
+///     body: "",
+///     response_body: "",
+///     api_version: "v1",
+/// }];
+/// let router = Router::new(BINDINGS)?;
+/// let route = router.route("GET", "/v1/projects/p/operations").unwrap();
+///
+/// let msg = decode_request(&route, &desc, Some("pageSize=7&alt=json"), b"", &["alt"])?;
+/// assert_eq!(msg.get_field_by_name("page_size").unwrap().as_i32(), Some(7));
+/// assert_eq!(msg.get_field_by_name("name").unwrap().as_str(), Some("projects/p"));
+///
+/// let err = decode_request(&route, &desc, Some("pagesize=7"), b"", &[]).unwrap_err();
+/// assert!(err.to_string().contains("pagesize"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn decode_request(
+    route: &RouteMatch<'_>,
+    desc: &MessageDescriptor,
+    query: Option<&str>,
+    body: &[u8],
+    ignored_params: &[&str],
+) -> Result<DynamicMessage, TranscodeError> {
+    let mut msg = DynamicMessage::new(desc.clone());
+
+    if let Some(query) = query {
+        let mut seen: Vec<String> = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = form_decode(raw_key)?;
+            if ignored_params.contains(&key.as_str()) {
+                continue;
+            }
+            let value = form_decode(raw_value)?;
+            set_query_param(&mut msg, &key, &value, &mut seen)?;
+        }
+    }
+
+    let rule = route.binding.body;
+    if !rule.is_empty() && !body.iter().all(u8::is_ascii_whitespace) {
+        let json: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| TranscodeError::BadBody {
+                reason: e.to_string(),
+            })?;
+        if rule == "*" {
+            let parsed = DynamicMessage::deserialize(desc.clone(), json).map_err(|e| {
+                TranscodeError::BadBody {
+                    reason: e.to_string(),
+                }
+            })?;
+            let mut parsed = parsed;
+            for (fd, value) in parsed.take_fields() {
+                msg.set_field(&fd, value);
+            }
+        } else {
+            let fd = desc
+                .get_field_by_name(rule)
+                .ok_or_else(|| TranscodeError::Binding {
+                    reason: format!("body field `{rule}` is not a field of {}", desc.full_name()),
+                })?;
+            let wrapped = serde_json::Value::Object(
+                [(fd.json_name().to_owned(), json)].into_iter().collect(),
+            );
+            let mut parsed = DynamicMessage::deserialize(desc.clone(), wrapped).map_err(|e| {
+                TranscodeError::BadBody {
+                    reason: e.to_string(),
+                }
+            })?;
+            if let Some(value) = parsed.take_field(&fd) {
+                msg.set_field(&fd, value);
+            }
+        }
+    }
+
+    for (field_path, value) in &route.variables {
+        let (fd, target) =
+            resolve_mut(&mut msg, field_path, false).map_err(|_| TranscodeError::Binding {
+                reason: format!(
+                    "path variable `{field_path}` is not a field of {}",
+                    desc.full_name()
+                ),
+            })?;
+        if fd.is_list() || fd.is_map() {
+            return Err(TranscodeError::Binding {
+                reason: format!("path variable `{field_path}` is a repeated field"),
+            });
+        }
+        let parsed = parse_value(&fd, value).map_err(|reason| TranscodeError::BadParameter {
+            name: field_path.clone(),
+            value: value.clone(),
+            reason,
+        })?;
+        target.set_field(&fd, parsed);
+    }
+    Ok(msg)
+}
+
+/// Finds the leaf field of a dotted path (JSON or proto names), creating the intermediate
+/// messages, and returns it with the message that holds it. `Err(())` when a name is unknown
+/// or an intermediate is not a singular message. With `json`, JSON names are tried first.
+fn resolve_mut<'m>(
+    msg: &'m mut DynamicMessage,
+    path: &str,
+    json: bool,
+) -> Result<(FieldDescriptor, &'m mut DynamicMessage), ()> {
+    let lookup = |desc: &MessageDescriptor, name: &str| {
+        if json {
+            desc.get_field_by_json_name(name)
+                .or_else(|| desc.get_field_by_name(name))
+        } else {
+            desc.get_field_by_name(name)
+        }
+    };
+    let mut current = msg;
+    let mut names = path.split('.').peekable();
+    loop {
+        let name = names.next().ok_or(())?;
+        let fd = lookup(&current.descriptor(), name).ok_or(())?;
+        if names.peek().is_none() {
+            return Ok((fd, current));
+        }
+        if fd.is_list() || fd.is_map() {
+            return Err(());
+        }
+        match fd.kind() {
+            Kind::Message(m) if !is_scalar_wkt(&m) => {}
+            _ => return Err(()),
+        }
+        current = current.get_field_mut(&fd).as_message_mut().ok_or(())?;
+    }
+}
+
+fn set_query_param(
+    msg: &mut DynamicMessage,
+    key: &str,
+    value: &str,
+    seen: &mut Vec<String>,
+) -> Result<(), TranscodeError> {
+    let (fd, target) =
+        resolve_mut(msg, key, true).map_err(|_| TranscodeError::UnknownParameter {
+            name: key.to_owned(),
+        })?;
+    if fd.is_map() {
+        return Err(TranscodeError::UnknownParameter {
+            name: key.to_owned(),
+        });
+    }
+    if let Kind::Message(m) = fd.kind()
+        && !is_scalar_wkt(&m)
+    {
+        return Err(TranscodeError::BadParameter {
+            name: key.to_owned(),
+            value: value.to_owned(),
+            reason: format!("field is a message ({}), not a value", m.full_name()),
+        });
+    }
+    let parsed = parse_value(&fd, value).map_err(|reason| TranscodeError::BadParameter {
+        name: key.to_owned(),
+        value: value.to_owned(),
+        reason,
+    })?;
+    if fd.is_list() {
+        if let Some(list) = target.get_field_mut(&fd).as_list_mut() {
+            list.push(parsed);
+        }
+        return Ok(());
+    }
+    let canonical = fd.full_name().to_owned();
+    if seen.contains(&canonical) {
+        return Err(TranscodeError::RepeatedParameter {
+            name: key.to_owned(),
+        });
+    }
+    seen.push(canonical);
+    target.set_field(&fd, parsed);
+    Ok(())
+}
+
+/// Parses the text of one value of `fd` (one element, for a repeated field).
+fn parse_value(fd: &FieldDescriptor, text: &str) -> Result<Value, String> {
+    parse_kind(&fd.kind(), text)
+}
+
+fn parse_kind(kind: &Kind, text: &str) -> Result<Value, String> {
+    fn num<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, String> {
+        text.parse::<T>().map_err(|_| format!("expected {what}"))
+    }
+    Ok(match kind {
+        Kind::Double => Value::F64(parse_float(text)?),
+        Kind::Float => Value::F32(parse_float(text)? as f32),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Value::I32(num(text, "a 32-bit integer")?),
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => Value::I64(num(text, "a 64-bit integer")?),
+        Kind::Uint32 | Kind::Fixed32 => Value::U32(num(text, "an unsigned 32-bit integer")?),
+        Kind::Uint64 | Kind::Fixed64 => Value::U64(num(text, "an unsigned 64-bit integer")?),
+        Kind::Bool => match text {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => return Err("expected `true` or `false`".into()),
+        },
+        Kind::String => Value::String(text.to_owned()),
+        Kind::Bytes => Value::Bytes(base64_decode(text).ok_or("expected base64")?.into()),
+        Kind::Enum(e) => match e.get_value_by_name(text) {
+            Some(v) => Value::EnumNumber(v.number()),
+            None => match text.parse::<i32>() {
+                Ok(n) => Value::EnumNumber(n),
+                Err(_) => {
+                    let names: Vec<String> = e.values().map(|v| v.name().to_owned()).collect();
+                    return Err(format!("expected one of {}", names.join(", ")));
+                }
+            },
+        },
+        Kind::Message(m) if is_scalar_wkt(m) => {
+            if let Some(inner) = m
+                .full_name()
+                .ends_with("Value")
+                .then(|| m.get_field_by_name("value"))
+                .flatten()
+            {
+                // A wrapper: the wrapped scalar decides.
+                let mut wrapper = DynamicMessage::new(m.clone());
+                wrapper.set_field(&inner, parse_kind(&inner.kind(), text)?);
+                return Ok(Value::Message(wrapper));
+            }
+            let json = serde_json::Value::String(text.to_owned());
+            Value::Message(DynamicMessage::deserialize(m.clone(), json).map_err(|e| e.to_string())?)
+        }
+        Kind::Message(m) => return Err(format!("field is a message ({})", m.full_name())),
+    })
+}
+
+fn parse_float(text: &str) -> Result<f64, String> {
+    match text {
+        "NaN" => Ok(f64::NAN),
+        "Infinity" => Ok(f64::INFINITY),
+        "-Infinity" => Ok(f64::NEG_INFINITY),
+        _ => text
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .ok_or_else(|| "expected a number".to_owned()),
+    }
+}
+
+/// Decodes one key or value of a query string: `+` is a space, `%XX` an escaped byte.
+fn form_decode(raw: &str) -> Result<String, TranscodeError> {
+    if !raw.contains(['%', '+']) {
+        return Ok(raw.to_owned());
+    }
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b'%' => {
+                let hi = bytes.get(i + 1).and_then(|b| (*b as char).to_digit(16));
+                let lo = bytes.get(i + 2).and_then(|b| (*b as char).to_digit(16));
+                match (hi, lo) {
+                    (Some(hi), Some(lo)) => out.push((hi * 16 + lo) as u8),
+                    _ => {
+                        return Err(TranscodeError::BadQuery {
+                            reason: format!("bad percent-escape in `{raw}`"),
+                        });
+                    }
+                }
+                i += 3;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| TranscodeError::BadQuery {
+        reason: format!("`{raw}` does not decode to UTF-8"),
+    })
+}
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding, as proto3 JSON writes bytes.
+fn base64_encode(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                let index = ((n >> (18 - 6 * k)) & 63) as usize;
+                out.push(BASE64[index] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Base64, standard or URL-safe, padding optional, as proto3 JSON accepts bytes.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for c in text.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    if bits >= 6 {
+        return None;
+    }
+    Some(out)
+}

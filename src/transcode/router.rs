@@ -1,0 +1,236 @@
+//! Routing REST requests to bindings (server side) and finding a method's binding (client
+//! side), with every template parsed once.
+
+use std::cmp::Ordering;
+
+use super::binding::HttpBinding;
+use super::template::{PathTemplate, Segment, TemplateError};
+
+/// An [`HttpBinding`] together with its parsed path template.
+///
+/// ```
+/// use eeops::transcode::{CompiledBinding, HttpBinding};
+///
+/// static GET: HttpBinding = HttpBinding {
+///     method: "google.longrunning.Operations.GetOperation",
+///     http_method: "GET",
+///     template: "/v1/{name=projects/*/operations/**}",
+///     body: "",
+///     response_body: "",
+///     api_version: "v1",
+/// };
+/// let compiled = CompiledBinding::new(&GET)?;
+/// assert_eq!(compiled.template().variables()[0].field_path(), "name");
+/// # Ok::<(), eeops::transcode::TemplateError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct CompiledBinding {
+    binding: &'static HttpBinding,
+    template: PathTemplate,
+}
+
+impl CompiledBinding {
+    /// Parses the binding's template.
+    pub fn new(binding: &'static HttpBinding) -> Result<Self, TemplateError> {
+        Ok(CompiledBinding {
+            binding,
+            template: PathTemplate::parse(binding.template)?,
+        })
+    }
+
+    /// The binding itself.
+    pub fn binding(&self) -> &'static HttpBinding {
+        self.binding
+    }
+
+    /// The parsed path template.
+    pub fn template(&self) -> &PathTemplate {
+        &self.template
+    }
+}
+
+/// The binding a request path routes to, with the decoded values of its path variables.
+#[derive(Debug, Clone)]
+pub struct RouteMatch<'r> {
+    /// The binding that matched.
+    pub binding: &'static HttpBinding,
+    /// Each path variable's field path and its decoded value, in template order.
+    pub variables: Vec<(String, String)>,
+    /// The compiled binding (binding and parsed template) that matched.
+    pub compiled: &'r CompiledBinding,
+}
+
+/// Why a request could not be routed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RouteError {
+    /// No binding matches the path (HTTP 404).
+    #[error("no REST binding for path `{path}`")]
+    NotFound {
+        /// The request path.
+        path: String,
+    },
+    /// Some bindings match the path, but none for this HTTP method (HTTP 405).
+    #[error("method {method} is not allowed for path `{path}` (allowed: {})", allowed.join(", "))]
+    MethodNotAllowed {
+        /// The request's HTTP method.
+        method: String,
+        /// The request path.
+        path: String,
+        /// The HTTP methods the path does accept (for an `Allow` header).
+        allowed: Vec<&'static str>,
+    },
+}
+
+impl RouteError {
+    /// The HTTP status a server should answer with: 404 or 405.
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            RouteError::NotFound { .. } => http::StatusCode::NOT_FOUND,
+            RouteError::MethodNotAllowed { .. } => http::StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+}
+
+/// A table of compiled bindings: routes requests on the server and finds a method's binding on
+/// the client.
+///
+/// When several bindings match a path, the most specific one wins: templates compare segment
+/// by segment from the left, a literal beating `*` and `*` beating `**`; when that ties, a
+/// template with a verb beats one without; when that ties too, the earlier binding in the
+/// table wins.
+///
+/// ```
+/// use eeops::transcode::{HttpBinding, RouteError, Router};
+///
+/// static BINDINGS: &[HttpBinding] = &[
+///     HttpBinding {
+///         method: "google.longrunning.Operations.GetOperation",
+///         http_method: "GET",
+///         template: "/v1/{name=projects/*/operations/**}",
+///         body: "",
+///         response_body: "",
+///         api_version: "v1",
+///     },
+///     HttpBinding {
+///         method: "google.longrunning.Operations.CancelOperation",
+///         http_method: "POST",
+///         template: "/v1/{name=projects/*/operations/**}:cancel",
+///         body: "*",
+///         response_body: "",
+///         api_version: "v1",
+///     },
+/// ];
+/// let router = Router::new(BINDINGS)?;
+///
+/// let m = router.route("POST", "/v1/projects/p/operations/ABC:cancel").unwrap();
+/// assert_eq!(m.binding.method, "google.longrunning.Operations.CancelOperation");
+/// assert_eq!(m.variables, vec![("name".to_string(), "projects/p/operations/ABC".to_string())]);
+///
+/// assert!(matches!(router.route("GET", "/v2/x"), Err(RouteError::NotFound { .. })));
+/// assert!(matches!(
+///     router.route("DELETE", "/v1/projects/p/operations/ABC"),
+///     Err(RouteError::MethodNotAllowed { .. })
+/// ));
+///
+/// let cancel = router.find("google.longrunning.Operations.CancelOperation", "v1").unwrap();
+/// assert_eq!(cancel.template().verb(), Some("cancel"));
+/// # Ok::<(), eeops::transcode::TemplateError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Router {
+    /// In table order.
+    bindings: Vec<CompiledBinding>,
+    /// Indices into `bindings`, most specific first.
+    by_specificity: Vec<usize>,
+}
+
+impl Router {
+    /// Parses every binding's template once; fails on the first malformed template.
+    pub fn new(bindings: &'static [HttpBinding]) -> Result<Router, TemplateError> {
+        let bindings = bindings
+            .iter()
+            .map(CompiledBinding::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut by_specificity: Vec<usize> = (0..bindings.len()).collect();
+        // A stable sort keeps table order among equally specific templates.
+        by_specificity
+            .sort_by(|&a, &b| specificity(bindings[b].template(), bindings[a].template()));
+        Ok(Router {
+            bindings,
+            by_specificity,
+        })
+    }
+
+    /// All compiled bindings, in table order.
+    pub fn bindings(&self) -> &[CompiledBinding] {
+        &self.bindings
+    }
+
+    /// Routes a request: `path` is the raw (percent-encoded) path; anything from a `?` on is
+    /// ignored. HTTP methods compare exactly (they are case-sensitive).
+    pub fn route(&self, http_method: &str, path: &str) -> Result<RouteMatch<'_>, RouteError> {
+        let path = path.split_once('?').map_or(path, |(p, _)| p);
+        for &i in &self.by_specificity {
+            let compiled = &self.bindings[i];
+            if compiled.binding.http_method != http_method {
+                continue;
+            }
+            if let Some(variables) = compiled.template.match_path(path) {
+                return Ok(RouteMatch {
+                    binding: compiled.binding,
+                    variables,
+                    compiled,
+                });
+            }
+        }
+        let mut allowed: Vec<&'static str> = Vec::new();
+        for compiled in &self.bindings {
+            let method = compiled.binding.http_method;
+            if method != http_method
+                && !allowed.contains(&method)
+                && compiled.template.matches(path)
+            {
+                allowed.push(method);
+            }
+        }
+        if allowed.is_empty() {
+            Err(RouteError::NotFound {
+                path: path.to_owned(),
+            })
+        } else {
+            Err(RouteError::MethodNotAllowed {
+                method: http_method.to_owned(),
+                path: path.to_owned(),
+                allowed,
+            })
+        }
+    }
+
+    /// The binding of an RPC method (fully qualified, e.g.
+    /// `google.longrunning.Operations.CancelOperation`) for an API version (`v1`, ..., or
+    /// empty for the proto's own annotation). The first such binding in the table wins.
+    pub fn find(&self, method_full_name: &str, api_version: &str) -> Option<&CompiledBinding> {
+        self.bindings
+            .iter()
+            .find(|c| c.binding.method == method_full_name && c.binding.api_version == api_version)
+    }
+}
+
+fn rank(segment: &Segment) -> u8 {
+    match segment {
+        Segment::Literal(_) => 2,
+        Segment::Wildcard => 1,
+        Segment::DeepWildcard => 0,
+    }
+}
+
+/// `Greater` when `a` is more specific than `b`.
+fn specificity(a: &PathTemplate, b: &PathTemplate) -> Ordering {
+    let by_segments = a
+        .segments()
+        .iter()
+        .map(rank)
+        .cmp(b.segments().iter().map(rank));
+    by_segments.then_with(|| a.verb().is_some().cmp(&b.verb().is_some()))
+}

@@ -1,0 +1,1036 @@
+//! Path templates of `google.api.HttpRule`: parsing, client-side expansion and server-side
+//! matching.
+//!
+//! The grammar is the one `google/api/http.proto` gives:
+//!
+//! ```text
+//! Template = "/" Segments [ Verb ] ;
+//! Segments = Segment { "/" Segment } ;
+//! Segment  = "*" | "**" | LITERAL | Variable ;
+//! Variable = "{" FieldPath [ "=" Segments ] "}" ;
+//! FieldPath = IDENT { "." IDENT } ;
+//! Verb     = ":" LITERAL ;
+//! ```
+//!
+//! A template is parsed once into a [`PathTemplate`], which then expands field values into
+//! request paths (client side) and matches request paths back into field values (server side)
+//! without parsing the template again.
+//!
+//! # Encoding rules
+//!
+//! * A *single-segment* variable (`{x}`, `{x=*}`, `{x=literal}`) holds one opaque segment: on
+//!   expansion every byte outside `[-_.~0-9A-Za-z]` is percent-encoded, `/` included, and on
+//!   matching the segment is fully percent-decoded.
+//! * A *multi-segment* variable (a pattern of more than one segment, or one with `**`) is
+//!   checked segment by segment against its pattern, encoded the same way except that `/` is
+//!   kept, and on matching decoded except for `%2F`/`%2f`, which stay as they are.
+//!
+//! With these rules, matching the expansion of any value the template accepts gives back that
+//! very value.
+
+use std::fmt;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// Bytes escaped in a single-segment variable: everything outside `[-_.~0-9A-Za-z]`.
+const SEGMENT_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Bytes escaped in a multi-segment variable: the same, but `/` stays.
+const MULTI_SEGMENT_ESCAPES: &AsciiSet = &SEGMENT_ESCAPES.remove(b'/');
+
+/// One segment of a path template, after variables are flattened into their patterns.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Segment {
+    /// A literal segment, which must appear as written.
+    Literal(String),
+    /// `*`: exactly one non-empty segment.
+    Wildcard,
+    /// `**`: one or more non-empty segments; only ever the last segment of a template.
+    DeepWildcard,
+}
+
+impl fmt::Display for Segment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Segment::Literal(text) => f.write_str(text),
+            Segment::Wildcard => f.write_str("*"),
+            Segment::DeepWildcard => f.write_str("**"),
+        }
+    }
+}
+
+/// A variable of a path template: a field path and the segments it binds.
+///
+/// ```
+/// use eeops::transcode::PathTemplate;
+///
+/// let t = PathTemplate::parse("/v1/{name=projects/*/operations/**}:cancel")?;
+/// let var = &t.variables()[0];
+/// assert_eq!(var.field_path(), "name");
+/// assert_eq!(var.pattern(), "projects/*/operations/**");
+/// assert!(var.is_multi_segment());
+/// # Ok::<(), eeops::transcode::TemplateError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Variable {
+    field_path: String,
+    segments: Vec<Segment>,
+    pattern: String,
+    expected: String,
+    multi: bool,
+    /// Index of the first template segment this variable binds.
+    start: usize,
+    /// One past the index of the last template segment this variable binds.
+    end: usize,
+}
+
+impl Variable {
+    /// The field path the variable binds, e.g. `name` or `book.id`.
+    pub fn field_path(&self) -> &str {
+        &self.field_path
+    }
+
+    /// The variable's pattern as canonical text, e.g. `*` or `projects/*/operations/**`.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// The segments of the variable's pattern.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// Whether the variable spans more than one segment (its pattern has several segments or
+    /// a `**`), which decides how its value is encoded and decoded.
+    pub fn is_multi_segment(&self) -> bool {
+        self.multi
+    }
+
+    /// A readable form of what the variable accepts, e.g.
+    /// `projects/{project}/operations/{operation}`, used in error messages.
+    pub fn expected_form(&self) -> &str {
+        &self.expected
+    }
+
+    /// Checks a value against the pattern without building anything.
+    fn check(&self, value: &str) -> Result<(), ExpandErrorKind> {
+        if value.is_empty() {
+            return Err(ExpandErrorKind::Empty);
+        }
+        if !self.multi {
+            if is_dot_segment(value) {
+                return Err(ExpandErrorKind::DotSegment { index: 0 });
+            }
+            if let Some(Segment::Literal(lit)) = self.segments.first()
+                && value != lit
+            {
+                return Err(ExpandErrorKind::LiteralMismatch {
+                    index: 0,
+                    expected: lit.clone(),
+                });
+            }
+            return Ok(());
+        }
+        let mut parts = value.split('/').enumerate();
+        for seg in &self.segments {
+            match seg {
+                Segment::DeepWildcard => {
+                    let mut seen = false;
+                    for (index, part) in parts.by_ref() {
+                        check_part(index, part)?;
+                        seen = true;
+                    }
+                    if !seen {
+                        return Err(ExpandErrorKind::TooFewSegments);
+                    }
+                }
+                Segment::Wildcard | Segment::Literal(_) => {
+                    let Some((index, part)) = parts.next() else {
+                        return Err(ExpandErrorKind::TooFewSegments);
+                    };
+                    check_part(index, part)?;
+                    if let Segment::Literal(lit) = seg
+                        && part != lit
+                    {
+                        return Err(ExpandErrorKind::LiteralMismatch {
+                            index,
+                            expected: lit.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        if parts.next().is_some() {
+            return Err(ExpandErrorKind::TooManySegments);
+        }
+        Ok(())
+    }
+}
+
+fn check_part(index: usize, part: &str) -> Result<(), ExpandErrorKind> {
+    if part.is_empty() {
+        Err(ExpandErrorKind::EmptySegment { index })
+    } else if is_dot_segment(part) {
+        Err(ExpandErrorKind::DotSegment { index })
+    } else {
+        Ok(())
+    }
+}
+
+fn is_dot_segment(s: &str) -> bool {
+    s == "." || s == ".."
+}
+
+/// What [`PathTemplate::expand`] builds a template segment from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Item {
+    Literal(String),
+    Variable(usize),
+    Anonymous(Segment),
+}
+
+/// A parsed `google.api.HttpRule` path template, ready to expand and match.
+///
+/// ```
+/// use eeops::transcode::PathTemplate;
+///
+/// let t = PathTemplate::parse("/v1/{name=projects/*/operations/**}:cancel")?;
+/// assert_eq!(t.verb(), Some("cancel"));
+///
+/// // Client side: a name becomes a path, escaped as http.proto says.
+/// let path = t.expand(|field| (field == "name").then_some("projects/p/operations/x:y"))?;
+/// assert_eq!(path, "/v1/projects/p/operations/x%3Ay:cancel");
+///
+/// // Server side: the path gives the name back.
+/// let vars = t.match_path(&path).unwrap();
+/// assert_eq!(vars, vec![("name".to_string(), "projects/p/operations/x:y".to_string())]);
+///
+/// // Names that do not fit the pattern never reach the path.
+/// let err = t.expand(|_| Some("operations/x")).unwrap_err();
+/// assert!(err.to_string().contains("projects/{project}/operations/{operation}"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PathTemplate {
+    text: String,
+    segments: Vec<Segment>,
+    variables: Vec<Variable>,
+    items: Vec<Item>,
+    verb: Option<String>,
+}
+
+impl PathTemplate {
+    /// Parses a path template.
+    ///
+    /// `{x}` is short for `{x=*}`. Malformed templates are refused with a [`TemplateError`]
+    /// naming the byte position (0-based) and the problem.
+    ///
+    /// ```
+    /// use eeops::transcode::PathTemplate;
+    ///
+    /// let t = PathTemplate::parse("/v1/{name=projects/*}/operations")?;
+    /// assert_eq!(t.to_string(), "/v1/{name=projects/*}/operations");
+    /// assert_eq!(PathTemplate::parse("/v1/{name}")?.to_string(), "/v1/{name}");
+    ///
+    /// let err = PathTemplate::parse("/v1/**/x").unwrap_err();
+    /// assert_eq!(err.position(), 4);
+    /// # Ok::<(), eeops::transcode::TemplateError>(())
+    /// ```
+    pub fn parse(template: &str) -> Result<PathTemplate, TemplateError> {
+        Parser::new(template).parse()
+    }
+
+    /// The variables, in the order they appear.
+    pub fn variables(&self) -> &[Variable] {
+        &self.variables
+    }
+
+    /// The variable bound to `field_path`, if any.
+    pub fn variable(&self, field_path: &str) -> Option<&Variable> {
+        self.variables.iter().find(|v| v.field_path == field_path)
+    }
+
+    /// The verb (the text after the final `:`), if the template declares one.
+    pub fn verb(&self) -> Option<&str> {
+        self.verb.as_deref()
+    }
+
+    /// All segments of the template with variables replaced by their patterns, in order.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// The canonical text of the template (`{x=*}` written as `{x}`), also what
+    /// [`Display`](fmt::Display) writes.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Builds the request path, asking `lookup` for the value of each variable's field path.
+    ///
+    /// Every value is checked against its variable's pattern before anything is built: a
+    /// missing or empty value, a value with the wrong literal segments, too few or too many
+    /// segments, an empty segment or a `.`/`..` segment is refused with an [`ExpandError`]
+    /// naming the field, the value and the expected form. Accepted values are percent-encoded
+    /// (see the [module documentation](self)), so a value never changes the path beyond its
+    /// variable.
+    ///
+    /// ```
+    /// use eeops::transcode::PathTemplate;
+    ///
+    /// let t = PathTemplate::parse("/v1/{name=projects/*}/operations")?;
+    /// assert_eq!(t.expand(|_| Some("projects/my project"))?, "/v1/projects/my%20project/operations");
+    /// assert!(t.expand(|_| Some("projects/a/b")).is_err());
+    /// assert!(t.expand(|_| None::<&str>).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn expand<F, V>(&self, lookup: F) -> Result<String, ExpandError>
+    where
+        F: Fn(&str) -> Option<V>,
+        V: AsRef<str>,
+    {
+        if let Some(Item::Anonymous(seg)) =
+            self.items.iter().find(|i| matches!(i, Item::Anonymous(_)))
+        {
+            return Err(ExpandError {
+                field: String::new(),
+                value: None,
+                pattern: seg.to_string(),
+                expected: seg.to_string(),
+                kind: ExpandErrorKind::AnonymousWildcard,
+            });
+        }
+        let mut values = Vec::with_capacity(self.variables.len());
+        let mut capacity = self.text.len();
+        for var in &self.variables {
+            let Some(value) = lookup(&var.field_path) else {
+                return Err(ExpandError::new(var, None, ExpandErrorKind::Missing));
+            };
+            let text = value.as_ref();
+            if let Err(kind) = var.check(text) {
+                return Err(ExpandError::new(var, Some(text), kind));
+            }
+            capacity += text.len() * 3;
+            values.push(value);
+        }
+        let mut out = String::with_capacity(capacity);
+        for item in &self.items {
+            out.push('/');
+            match item {
+                Item::Literal(lit) => out.push_str(lit),
+                Item::Anonymous(_) => {}
+                Item::Variable(index) => {
+                    let var = &self.variables[*index];
+                    let set = if var.multi {
+                        MULTI_SEGMENT_ESCAPES
+                    } else {
+                        SEGMENT_ESCAPES
+                    };
+                    out.extend(utf8_percent_encode(values[*index].as_ref(), set));
+                }
+            }
+        }
+        if let Some(verb) = &self.verb {
+            out.push(':');
+            out.push_str(verb);
+        }
+        Ok(out)
+    }
+
+    /// Matches a raw request path (still percent-encoded, without the query) and returns each
+    /// variable's field path with its decoded value, or `None` when the path does not match.
+    ///
+    /// When the template declares a verb, the verb is the text after the last `:` of the last
+    /// segment; otherwise a `:` is an ordinary character of its segment. Literal segments and
+    /// the verb compare after percent-decoding (a segment without `%` compares byte for byte).
+    /// Single-segment values are fully decoded; multi-segment values are decoded except
+    /// `%2F`/`%2f`, which stay as they are. Invalid percent-encoding, a value that does not
+    /// decode to UTF-8, an empty segment or a `.`/`..` segment means no match.
+    ///
+    /// ```
+    /// use eeops::transcode::PathTemplate;
+    ///
+    /// let t = PathTemplate::parse("/v1/{name=projects/*/operations/**}:cancel")?;
+    /// let vars = t.match_path("/v1/projects/p/operations/a/b%2Fc:cancel").unwrap();
+    /// assert_eq!(vars[0].1, "projects/p/operations/a/b%2Fc");
+    /// assert!(t.match_path("/v1/projects/p/operations/a").is_none());
+    /// # Ok::<(), eeops::transcode::TemplateError>(())
+    /// ```
+    pub fn match_path(&self, path: &str) -> Option<Vec<(String, String)>> {
+        let mut spans = vec![(0usize, 0usize); self.variables.len()];
+        let body = self.match_raw(path, &mut spans)?;
+        let mut out = Vec::with_capacity(self.variables.len());
+        for (var, &(start, end)) in self.variables.iter().zip(&spans) {
+            let value = decode(&body[start..end], var.multi)?;
+            let valid = if var.multi {
+                value
+                    .split('/')
+                    .all(|p| !p.is_empty() && !is_dot_segment(p))
+            } else {
+                !value.is_empty() && !is_dot_segment(&value)
+            };
+            if !valid {
+                return None;
+            }
+            out.push((var.field_path.clone(), value));
+        }
+        Some(out)
+    }
+
+    /// Whether `path` matches, by the rules of [`match_path`](Self::match_path).
+    pub fn matches(&self, path: &str) -> bool {
+        self.match_path(path).is_some()
+    }
+
+    /// Matches the structure of `path` and records each variable's byte span (within the
+    /// returned slice: the path without its leading `/` and its verb).
+    fn match_raw<'p>(&self, path: &'p str, spans: &mut [(usize, usize)]) -> Option<&'p str> {
+        let body = path.strip_prefix('/')?;
+        let body = match &self.verb {
+            None => body,
+            Some(verb) => {
+                let last = body.rfind('/').map_or(0, |i| i + 1);
+                let colon = last + body[last..].rfind(':')?;
+                if !literal_eq(&body[colon + 1..], verb) {
+                    return None;
+                }
+                &body[..colon]
+            }
+        };
+        let count = self.segments.len();
+        let mut pos = 0;
+        for (i, seg) in self.segments.iter().enumerate() {
+            let start = pos;
+            let end;
+            match seg {
+                Segment::DeepWildcard => {
+                    let rest = &body[pos..];
+                    if rest.split('/').any(str::is_empty) {
+                        return None;
+                    }
+                    end = body.len();
+                }
+                Segment::Wildcard | Segment::Literal(_) => {
+                    end = body[pos..].find('/').map_or(body.len(), |j| pos + j);
+                    let part = &body[pos..end];
+                    match seg {
+                        Segment::Literal(lit) => {
+                            if !literal_eq(part, lit) {
+                                return None;
+                            }
+                        }
+                        _ => {
+                            if part.is_empty() {
+                                return None;
+                            }
+                        }
+                    }
+                    if i + 1 < count {
+                        if end == body.len() {
+                            return None;
+                        }
+                        pos = end + 1;
+                    } else if end != body.len() {
+                        return None;
+                    }
+                }
+            }
+            for (var, span) in self.variables.iter().zip(spans.iter_mut()) {
+                if var.start == i {
+                    span.0 = start;
+                }
+                if var.end == i + 1 {
+                    span.1 = end;
+                }
+            }
+        }
+        Some(body)
+    }
+}
+
+impl fmt::Display for PathTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::str::FromStr for PathTemplate {
+    type Err = TemplateError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        PathTemplate::parse(s)
+    }
+}
+
+/// Compares a raw (percent-encoded) segment with a literal: byte for byte when the segment has
+/// no `%`, after full decoding otherwise.
+fn literal_eq(raw: &str, literal: &str) -> bool {
+    if raw.contains('%') {
+        decode(raw, false).is_some_and(|d| d == literal)
+    } else {
+        raw == literal
+    }
+}
+
+/// Percent-decodes `raw` in one pass; with `keep_slash`, `%2F`/`%2f` are left as they are.
+/// `None` for a malformed escape or a result that is not UTF-8.
+fn decode(raw: &str, keep_slash: bool) -> Option<String> {
+    if !raw.contains('%') {
+        return Some(raw.to_owned());
+    }
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hi = hex_value(*bytes.get(i + 1)?)?;
+            let lo = hex_value(*bytes.get(i + 2)?)?;
+            let byte = (hi << 4) | lo;
+            if keep_slash && byte == b'/' {
+                out.extend_from_slice(&bytes[i..i + 3]);
+            } else {
+                out.push(byte);
+            }
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Whether `b` may appear in a literal segment or verb of a template: unreserved characters
+/// and the sub-delimiters other than `*`, plus `@`.
+fn is_literal_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()+,;=@".contains(&b)
+}
+
+/// Why a path template was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TemplateErrorKind {
+    /// The template does not start with `/`.
+    MissingLeadingSlash,
+    /// A `{` without its `}`.
+    UnclosedBrace,
+    /// A `}` without a `{`.
+    UnopenedBrace,
+    /// A `**` followed by another segment.
+    DeepWildcardNotLast,
+    /// A `{` inside a variable.
+    NestedVariable,
+    /// An empty segment (`//`, a trailing `/`, `{x=}`).
+    EmptySegment,
+    /// A `.` or `..` literal segment.
+    DotSegment,
+    /// A second variable for a field path already bound (or a path inside or around it).
+    DuplicateVariable(String),
+    /// A variable with no field path (`{}`, `{=*}`).
+    EmptyFieldPath,
+    /// A field path that is not `IDENT { "." IDENT }`.
+    BadIdentifier,
+    /// A `:` with no verb after it.
+    EmptyVerb,
+    /// `*` or `**` sharing a segment with other text.
+    PartialWildcard,
+    /// A character that is not allowed where it appears.
+    UnexpectedChar(char),
+}
+
+impl fmt::Display for TemplateErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingLeadingSlash => f.write_str("a template must start with `/`"),
+            Self::UnclosedBrace => f.write_str("`{` is never closed"),
+            Self::UnopenedBrace => f.write_str("`}` without a matching `{`"),
+            Self::DeepWildcardNotLast => f.write_str("`**` must be the last segment"),
+            Self::NestedVariable => f.write_str("variables cannot be nested"),
+            Self::EmptySegment => f.write_str("empty segment"),
+            Self::DotSegment => f.write_str("`.` and `..` are not allowed as segments"),
+            Self::DuplicateVariable(path) => write!(f, "field `{path}` is bound more than once"),
+            Self::EmptyFieldPath => f.write_str("a variable needs a field path"),
+            Self::BadIdentifier => {
+                f.write_str("a field path is identifiers ([A-Za-z_][A-Za-z0-9_]*) joined by `.`")
+            }
+            Self::EmptyVerb => f.write_str("empty verb after `:`"),
+            Self::PartialWildcard => f.write_str("`*` and `**` must be whole segments"),
+            Self::UnexpectedChar(c) => write!(f, "unexpected character `{c}`"),
+        }
+    }
+}
+
+/// A malformed path template: where and what.
+///
+/// ```
+/// use eeops::transcode::{PathTemplate, TemplateErrorKind};
+///
+/// let err = PathTemplate::parse("/v1/{name=projects/*").unwrap_err();
+/// assert_eq!(err.position(), 4);
+/// assert_eq!(err.kind(), &TemplateErrorKind::UnclosedBrace);
+/// assert!(err.to_string().contains("byte 4"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("invalid path template `{template}` at byte {position}: {kind}")]
+pub struct TemplateError {
+    template: String,
+    position: usize,
+    kind: TemplateErrorKind,
+}
+
+impl TemplateError {
+    /// The byte offset (0-based) in the template where the problem is.
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    /// What is wrong.
+    pub fn kind(&self) -> &TemplateErrorKind {
+        &self.kind
+    }
+
+    /// The template text as given.
+    pub fn template(&self) -> &str {
+        &self.template
+    }
+}
+
+/// Why a value was refused by [`PathTemplate::expand`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ExpandErrorKind {
+    /// No value for the field.
+    Missing,
+    /// The value is empty.
+    Empty,
+    /// Segment `index` (0-based, of the value) is empty.
+    EmptySegment {
+        /// Which segment of the value.
+        index: usize,
+    },
+    /// Segment `index` of the value is `.` or `..`.
+    DotSegment {
+        /// Which segment of the value.
+        index: usize,
+    },
+    /// Segment `index` of the value differs from the pattern's literal.
+    LiteralMismatch {
+        /// Which segment of the value.
+        index: usize,
+        /// The literal the pattern has there.
+        expected: String,
+    },
+    /// The value has fewer segments than the pattern needs.
+    TooFewSegments,
+    /// The value has more segments than the pattern allows.
+    TooManySegments,
+    /// The template has a `*` or `**` outside any variable, which no field fills.
+    AnonymousWildcard,
+}
+
+impl fmt::Display for ExpandErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing => f.write_str("no value"),
+            Self::Empty => f.write_str("the value is empty"),
+            Self::EmptySegment { index } => write!(f, "segment {index} is empty"),
+            Self::DotSegment { index } => write!(f, "segment {index} is `.` or `..`"),
+            Self::LiteralMismatch { index, expected } => {
+                write!(f, "segment {index} should be `{expected}`")
+            }
+            Self::TooFewSegments => f.write_str("too few segments"),
+            Self::TooManySegments => f.write_str("too many segments"),
+            Self::AnonymousWildcard => {
+                f.write_str("the template has a wildcard outside any variable")
+            }
+        }
+    }
+}
+
+/// A field value that does not fit its variable's pattern, so no path was built.
+///
+/// ```
+/// use eeops::transcode::{ExpandErrorKind, PathTemplate};
+///
+/// let t = PathTemplate::parse("/v1/{name=projects/*/operations/**}")?;
+/// let err = t.expand(|_| Some("projects//operations/x")).unwrap_err();
+/// assert_eq!(err.field(), "name");
+/// assert_eq!(err.value(), Some("projects//operations/x"));
+/// assert_eq!(err.pattern(), "projects/*/operations/**");
+/// assert_eq!(err.expected(), "projects/{project}/operations/{operation}");
+/// assert_eq!(err.kind(), &ExpandErrorKind::EmptySegment { index: 1 });
+/// # Ok::<(), eeops::transcode::TemplateError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ExpandError {
+    field: String,
+    value: Option<String>,
+    pattern: String,
+    expected: String,
+    kind: ExpandErrorKind,
+}
+
+impl ExpandError {
+    fn new(var: &Variable, value: Option<&str>, kind: ExpandErrorKind) -> Self {
+        ExpandError {
+            field: var.field_path.clone(),
+            value: value.map(str::to_owned),
+            pattern: var.pattern.clone(),
+            expected: var.expected.clone(),
+            kind,
+        }
+    }
+
+    /// The field path of the refused variable.
+    pub fn field(&self) -> &str {
+        &self.field
+    }
+
+    /// The refused value (`None` when the value was missing).
+    pub fn value(&self) -> Option<&str> {
+        self.value.as_deref()
+    }
+
+    /// The variable's pattern, e.g. `projects/*/operations/**`.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// The readable form of the pattern, e.g. `projects/{project}/operations/{operation}`.
+    pub fn expected(&self) -> &str {
+        &self.expected
+    }
+
+    /// What is wrong with the value.
+    pub fn kind(&self) -> &ExpandErrorKind {
+        &self.kind
+    }
+}
+
+impl fmt::Display for ExpandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            None if self.kind == ExpandErrorKind::AnonymousWildcard => write!(
+                f,
+                "cannot expand: the template has `{}` outside any variable",
+                self.pattern
+            ),
+            None => write!(
+                f,
+                "field `{}` has no value; expected {} (pattern `{}`)",
+                self.field, self.expected, self.pattern
+            ),
+            Some(value) => write!(
+                f,
+                "field `{}`: `{}` is not of the form {} (pattern `{}`): {}",
+                self.field, value, self.expected, self.pattern, self.kind
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ExpandError {}
+
+/// A readable form of a variable's pattern: each wildcard is named after the literal before it
+/// (`projects/*` gives `projects/{project}`), or after the field when nothing precedes it.
+fn expected_form(field_path: &str, segments: &[Segment]) -> String {
+    let field = field_path.rsplit('.').next().unwrap_or(field_path);
+    let mut out = String::new();
+    let mut previous: Option<&str> = None;
+    for (i, seg) in segments.iter().enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        match seg {
+            Segment::Literal(lit) => {
+                out.push_str(lit);
+                previous = Some(lit);
+            }
+            Segment::Wildcard | Segment::DeepWildcard => {
+                let name = match previous {
+                    Some(p) if p.len() > 1 && p.ends_with('s') => &p[..p.len() - 1],
+                    Some(p) => p,
+                    None => field,
+                };
+                out.push('{');
+                out.push_str(name);
+                out.push('}');
+                previous = None;
+            }
+        }
+    }
+    out
+}
+
+/// The template parser: a cursor over the bytes plus what has been built so far.
+struct Parser<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    segments: Vec<Segment>,
+    variables: Vec<Variable>,
+    items: Vec<Item>,
+    /// Byte position of a `**` already seen, if any.
+    deep_at: Option<usize>,
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a str) -> Self {
+        Parser {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+            segments: Vec::new(),
+            variables: Vec::new(),
+            items: Vec::new(),
+            deep_at: None,
+        }
+    }
+
+    fn error(&self, position: usize, kind: TemplateErrorKind) -> TemplateError {
+        TemplateError {
+            template: self.text.to_owned(),
+            position,
+            kind,
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn unexpected(&self) -> TemplateError {
+        let c = self.text[self.pos..].chars().next().unwrap_or('\0');
+        self.error(self.pos, TemplateErrorKind::UnexpectedChar(c))
+    }
+
+    fn parse(mut self) -> Result<PathTemplate, TemplateError> {
+        if self.peek() != Some(b'/') {
+            return Err(self.error(0, TemplateErrorKind::MissingLeadingSlash));
+        }
+        self.pos = 1;
+        self.parse_segments(false)?;
+        let mut verb = None;
+        match self.peek() {
+            None => {}
+            Some(b':') => {
+                self.pos += 1;
+                let start = self.pos;
+                while self.peek().is_some_and(is_literal_byte) {
+                    self.pos += 1;
+                }
+                if self.pos < self.bytes.len() {
+                    return Err(self.unexpected());
+                }
+                if start == self.pos {
+                    return Err(self.error(start - 1, TemplateErrorKind::EmptyVerb));
+                }
+                verb = Some(self.text[start..].to_owned());
+            }
+            Some(b'}') => return Err(self.error(self.pos, TemplateErrorKind::UnopenedBrace)),
+            Some(_) => return Err(self.unexpected()),
+        }
+        let mut text = String::with_capacity(self.text.len());
+        for item in &self.items {
+            text.push('/');
+            match item {
+                Item::Literal(lit) => text.push_str(lit),
+                Item::Anonymous(seg) => text.push_str(&seg.to_string()),
+                Item::Variable(i) => {
+                    let var = &self.variables[*i];
+                    text.push('{');
+                    text.push_str(&var.field_path);
+                    if var.pattern != "*" {
+                        text.push('=');
+                        text.push_str(&var.pattern);
+                    }
+                    text.push('}');
+                }
+            }
+        }
+        if let Some(verb) = &verb {
+            text.push(':');
+            text.push_str(verb);
+        }
+        Ok(PathTemplate {
+            text,
+            segments: self.segments,
+            variables: self.variables,
+            items: self.items,
+            verb,
+        })
+    }
+
+    /// `Segments`, stopping before `:`, `}` or the end.
+    fn parse_segments(&mut self, in_variable: bool) -> Result<(), TemplateError> {
+        loop {
+            self.parse_segment(in_variable)?;
+            if self.peek() == Some(b'/') {
+                self.pos += 1;
+            } else {
+                return Ok(());
+            }
+        }
+    }
+
+    fn parse_segment(&mut self, in_variable: bool) -> Result<(), TemplateError> {
+        let start = self.pos;
+        if let Some(deep) = self.deep_at {
+            // Something follows a `**`; an empty segment is reported as such below.
+            if !matches!(self.peek(), None | Some(b'/')) {
+                return Err(self.error(deep, TemplateErrorKind::DeepWildcardNotLast));
+            }
+        }
+        match self.peek() {
+            None | Some(b'/') | Some(b':') => {
+                Err(self.error(start, TemplateErrorKind::EmptySegment))
+            }
+            Some(b'}') if in_variable => Err(self.error(start, TemplateErrorKind::EmptySegment)),
+            Some(b'}') => Err(self.error(start, TemplateErrorKind::UnopenedBrace)),
+            Some(b'{') if in_variable => Err(self.error(start, TemplateErrorKind::NestedVariable)),
+            Some(b'{') => self.parse_variable(),
+            Some(b'*') => {
+                let seg = if self.bytes.get(start + 1) == Some(&b'*') {
+                    self.pos += 2;
+                    self.deep_at = Some(start);
+                    Segment::DeepWildcard
+                } else {
+                    self.pos += 1;
+                    Segment::Wildcard
+                };
+                if !matches!(self.peek(), None | Some(b'/' | b':' | b'}')) {
+                    return Err(self.error(start, TemplateErrorKind::PartialWildcard));
+                }
+                self.push(seg, in_variable);
+                Ok(())
+            }
+            Some(_) => {
+                while self.peek().is_some_and(is_literal_byte) {
+                    self.pos += 1;
+                }
+                match self.peek() {
+                    None | Some(b'/' | b':' | b'}') => {}
+                    Some(b'*') => {
+                        return Err(self.error(self.pos, TemplateErrorKind::PartialWildcard));
+                    }
+                    Some(b'{') if in_variable => {
+                        return Err(self.error(self.pos, TemplateErrorKind::NestedVariable));
+                    }
+                    Some(_) => return Err(self.unexpected()),
+                }
+                if self.pos == start {
+                    return Err(self.unexpected());
+                }
+                let lit = &self.text[start..self.pos];
+                if is_dot_segment(lit) {
+                    return Err(self.error(start, TemplateErrorKind::DotSegment));
+                }
+                self.push(Segment::Literal(lit.to_owned()), in_variable);
+                Ok(())
+            }
+        }
+    }
+
+    fn push(&mut self, seg: Segment, in_variable: bool) {
+        if !in_variable {
+            let item = match &seg {
+                Segment::Literal(lit) => Item::Literal(lit.clone()),
+                // A wildcard outside any variable: an anonymous variable, matched but never
+                // expanded.
+                Segment::Wildcard | Segment::DeepWildcard => Item::Anonymous(seg.clone()),
+            };
+            self.items.push(item);
+        }
+        self.segments.push(seg);
+    }
+
+    fn parse_variable(&mut self) -> Result<(), TemplateError> {
+        let open = self.pos;
+        self.pos += 1;
+        let path_start = self.pos;
+        loop {
+            let ident_start = self.pos;
+            match self.peek() {
+                Some(b'a'..=b'z' | b'A'..=b'Z' | b'_') => self.pos += 1,
+                Some(b'}' | b'=') if ident_start == path_start => {
+                    return Err(self.error(ident_start, TemplateErrorKind::EmptyFieldPath));
+                }
+                None => return Err(self.error(open, TemplateErrorKind::UnclosedBrace)),
+                Some(_) => return Err(self.error(ident_start, TemplateErrorKind::BadIdentifier)),
+            }
+            while self
+                .peek()
+                .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                self.pos += 1;
+            }
+            if self.peek() == Some(b'.') {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+        let field_path = self.text[path_start..self.pos].to_owned();
+        for var in &self.variables {
+            let (a, b) = (var.field_path.as_str(), field_path.as_str());
+            let overlaps = a == b
+                || (a.len() > b.len() && a.starts_with(b) && a.as_bytes()[b.len()] == b'.')
+                || (b.len() > a.len() && b.starts_with(a) && b.as_bytes()[a.len()] == b'.');
+            if overlaps {
+                return Err(self.error(
+                    path_start,
+                    TemplateErrorKind::DuplicateVariable(field_path.clone()),
+                ));
+            }
+        }
+        let first = self.segments.len();
+        match self.peek() {
+            Some(b'}') => self.segments.push(Segment::Wildcard),
+            Some(b'=') => {
+                self.pos += 1;
+                self.parse_segments(true)?;
+                match self.peek() {
+                    Some(b'}') => {}
+                    None => return Err(self.error(open, TemplateErrorKind::UnclosedBrace)),
+                    Some(_) => return Err(self.unexpected()),
+                }
+            }
+            None => return Err(self.error(open, TemplateErrorKind::UnclosedBrace)),
+            Some(_) => return Err(self.error(self.pos, TemplateErrorKind::BadIdentifier)),
+        }
+        self.pos += 1; // the `}`
+        let segments = self.segments[first..].to_vec();
+        let multi = segments.len() > 1 || segments.contains(&Segment::DeepWildcard);
+        let pattern = segments
+            .iter()
+            .map(Segment::to_string)
+            .collect::<Vec<_>>()
+            .join("/");
+        let expected = expected_form(&field_path, &segments);
+        self.items.push(Item::Variable(self.variables.len()));
+        self.variables.push(Variable {
+            field_path,
+            segments,
+            pattern,
+            expected,
+            multi,
+            start: first,
+            end: self.segments.len(),
+        });
+        Ok(())
+    }
+}
