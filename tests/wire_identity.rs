@@ -16,10 +16,13 @@ use eeops::pb::google::longrunning::{
 };
 use eeops::pb::google::rpc::{self, Status};
 use prost::Message;
-use prost_types::{Any, DescriptorProto, FileDescriptorProto, Duration};
+use prost_types::{Any, DescriptorProto, Duration, FileDescriptorProto};
 use serde_json::Value;
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/wire_identity.py");
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/interop/wire_identity.py"
+);
 
 fn python() -> Option<String> {
     match std::env::var("EEOPS_PYTHON") {
@@ -63,7 +66,10 @@ fn run_python(py: &str, mode: &str, stdin: &str) -> Vec<Value> {
 }
 
 fn pack<M: Message>(full_name: &str, m: &M) -> Any {
-    Any { type_url: format!("type.googleapis.com/{full_name}"), value: m.encode_to_vec() }
+    Any {
+        type_url: format!("type.googleapis.com/{full_name}"),
+        value: m.encode_to_vec(),
+    }
 }
 
 fn every_detail() -> Vec<(&'static str, Vec<u8>, Any)> {
@@ -71,54 +77,101 @@ fn every_detail() -> Vec<(&'static str, Vec<u8>, Any)> {
         (name, m.encode_to_vec(), pack(name, &m))
     }
     vec![
-        item("google.rpc.ErrorInfo", rpc::ErrorInfo {
-            reason: "RATE_LIMIT".into(),
-            domain: "earthengine.googleapis.com".into(),
-            metadata: [("quota".to_string(), "tasks".to_string())].into(),
-        }),
-        item("google.rpc.RetryInfo", rpc::RetryInfo { retry_delay: Some(Duration { seconds: 2, nanos: 500_000_000 }) }),
-        item("google.rpc.DebugInfo", rpc::DebugInfo {
-            stack_entries: vec!["a.rs:1".into(), "b.rs:2".into()],
-            detail: "stack".into(),
-        }),
-        item("google.rpc.QuotaFailure", rpc::QuotaFailure {
-            violations: vec![rpc::quota_failure::Violation {
-                subject: "project:p".into(),
-                description: "too many".into(),
-                api_service: "earthengine.googleapis.com".into(),
-                quota_metric: "tasks".into(),
-                quota_id: "TasksPerDay".into(),
-                quota_dimensions: [("region".to_string(), "us".to_string())].into(),
-                quota_value: 3000,
-                future_quota_value: Some(4000),
-            }],
-        }),
-        item("google.rpc.PreconditionFailure", rpc::PreconditionFailure {
-            violations: vec![rpc::precondition_failure::Violation {
-                r#type: "TOS".into(),
-                subject: "p".into(),
-                description: "accept".into(),
-            }],
-        }),
-        item("google.rpc.BadRequest", rpc::BadRequest {
-            field_violations: vec![rpc::bad_request::FieldViolation {
-                field: "name".into(),
-                description: "bad".into(),
-                reason: "BAD_NAME".into(),
-                localized_message: Some(rpc::LocalizedMessage { locale: "en-US".into(), message: "Bad name".into() }),
-            }],
-        }),
-        item("google.rpc.RequestInfo", rpc::RequestInfo { request_id: "req-1".into(), serving_data: "sd".into() }),
-        item("google.rpc.ResourceInfo", rpc::ResourceInfo {
-            resource_type: "operation".into(),
-            resource_name: "projects/p/operations/X".into(),
-            owner: "me".into(),
-            description: "d".into(),
-        }),
-        item("google.rpc.Help", rpc::Help {
-            links: vec![rpc::help::Link { description: "docs".into(), url: "https://example.com/help".into() }],
-        }),
-        item("google.rpc.LocalizedMessage", rpc::LocalizedMessage { locale: "fr-FR".into(), message: "Mauvais nom".into() }),
+        item(
+            "google.rpc.ErrorInfo",
+            rpc::ErrorInfo {
+                reason: "RATE_LIMIT".into(),
+                domain: "earthengine.googleapis.com".into(),
+                metadata: [("quota".to_string(), "tasks".to_string())].into(),
+            },
+        ),
+        item(
+            "google.rpc.RetryInfo",
+            rpc::RetryInfo {
+                retry_delay: Some(Duration {
+                    seconds: 2,
+                    nanos: 500_000_000,
+                }),
+            },
+        ),
+        item(
+            "google.rpc.DebugInfo",
+            rpc::DebugInfo {
+                stack_entries: vec!["a.rs:1".into(), "b.rs:2".into()],
+                detail: "stack".into(),
+            },
+        ),
+        item(
+            "google.rpc.QuotaFailure",
+            rpc::QuotaFailure {
+                violations: vec![rpc::quota_failure::Violation {
+                    subject: "project:p".into(),
+                    description: "too many".into(),
+                    api_service: "earthengine.googleapis.com".into(),
+                    quota_metric: "tasks".into(),
+                    quota_id: "TasksPerDay".into(),
+                    quota_dimensions: [("region".to_string(), "us".to_string())].into(),
+                    quota_value: 3000,
+                    future_quota_value: Some(4000),
+                }],
+            },
+        ),
+        item(
+            "google.rpc.PreconditionFailure",
+            rpc::PreconditionFailure {
+                violations: vec![rpc::precondition_failure::Violation {
+                    r#type: "TOS".into(),
+                    subject: "p".into(),
+                    description: "accept".into(),
+                }],
+            },
+        ),
+        item(
+            "google.rpc.BadRequest",
+            rpc::BadRequest {
+                field_violations: vec![rpc::bad_request::FieldViolation {
+                    field: "name".into(),
+                    description: "bad".into(),
+                    reason: "BAD_NAME".into(),
+                    localized_message: Some(rpc::LocalizedMessage {
+                        locale: "en-US".into(),
+                        message: "Bad name".into(),
+                    }),
+                }],
+            },
+        ),
+        item(
+            "google.rpc.RequestInfo",
+            rpc::RequestInfo {
+                request_id: "req-1".into(),
+                serving_data: "sd".into(),
+            },
+        ),
+        item(
+            "google.rpc.ResourceInfo",
+            rpc::ResourceInfo {
+                resource_type: "operation".into(),
+                resource_name: "projects/p/operations/X".into(),
+                owner: "me".into(),
+                description: "d".into(),
+            },
+        ),
+        item(
+            "google.rpc.Help",
+            rpc::Help {
+                links: vec![rpc::help::Link {
+                    description: "docs".into(),
+                    url: "https://example.com/help".into(),
+                }],
+            },
+        ),
+        item(
+            "google.rpc.LocalizedMessage",
+            rpc::LocalizedMessage {
+                locale: "fr-FR".into(),
+                message: "Mauvais nom".into(),
+            },
+        ),
     ]
 }
 
@@ -156,13 +209,23 @@ fn fixtures() -> Vec<(String, Vec<u8>, Check)> {
         done: true,
         result: Some(operation::Result::Response(pack(
             "google.rpc.RequestInfo",
-            &rpc::RequestInfo { request_id: "r".into(), serving_data: "s".into() },
+            &rpc::RequestInfo {
+                request_id: "r".into(),
+                serving_data: "s".into(),
+            },
         ))),
     };
     let mut out: Vec<(String, Vec<u8>, Check)> = Vec::new();
-    let mut add = |name: &str, (bytes, check): (Vec<u8>, Check)| out.push((name.to_owned(), bytes, check));
-    add("google.longrunning.Operation#error", check_of(failed.clone()));
-    add("google.longrunning.Operation#response", check_of(succeeded.clone()));
+    let mut add =
+        |name: &str, (bytes, check): (Vec<u8>, Check)| out.push((name.to_owned(), bytes, check));
+    add(
+        "google.longrunning.Operation#error",
+        check_of(failed.clone()),
+    );
+    add(
+        "google.longrunning.Operation#response",
+        check_of(succeeded.clone()),
+    );
     add(
         "google.longrunning.ListOperationsResponse",
         check_of(ListOperationsResponse {
@@ -181,14 +244,32 @@ fn fixtures() -> Vec<(String, Vec<u8>, Check)> {
             return_partial_success: true,
         }),
     );
-    add("google.longrunning.GetOperationRequest", check_of(GetOperationRequest { name: "projects/p/operations/A".into() }));
-    add("google.longrunning.CancelOperationRequest", check_of(CancelOperationRequest { name: "projects/p/operations/B".into() }));
-    add("google.longrunning.DeleteOperationRequest", check_of(DeleteOperationRequest { name: "projects/p/operations/C".into() }));
+    add(
+        "google.longrunning.GetOperationRequest",
+        check_of(GetOperationRequest {
+            name: "projects/p/operations/A".into(),
+        }),
+    );
+    add(
+        "google.longrunning.CancelOperationRequest",
+        check_of(CancelOperationRequest {
+            name: "projects/p/operations/B".into(),
+        }),
+    );
+    add(
+        "google.longrunning.DeleteOperationRequest",
+        check_of(DeleteOperationRequest {
+            name: "projects/p/operations/C".into(),
+        }),
+    );
     add(
         "google.longrunning.WaitOperationRequest",
         check_of(WaitOperationRequest {
             name: "projects/p/operations/D".into(),
-            timeout: Some(Duration { seconds: 3, nanos: 500_000_000 }),
+            timeout: Some(Duration {
+                seconds: 3,
+                nanos: 500_000_000,
+            }),
         }),
     );
     add("google.longrunning.OperationInfo", check_of(info));
@@ -196,17 +277,33 @@ fn fixtures() -> Vec<(String, Vec<u8>, Check)> {
     // re-decoding as the concrete type.
     for (name, bytes, _) in every_detail() {
         let check: Check = match name {
-            "google.rpc.ErrorInfo" => check_of(rpc::ErrorInfo::decode(bytes.as_slice()).expect("own bytes")).1,
-            "google.rpc.RetryInfo" => check_of(rpc::RetryInfo::decode(bytes.as_slice()).expect("own bytes")).1,
-            "google.rpc.DebugInfo" => check_of(rpc::DebugInfo::decode(bytes.as_slice()).expect("own bytes")).1,
-            "google.rpc.QuotaFailure" => check_of(rpc::QuotaFailure::decode(bytes.as_slice()).expect("own bytes")).1,
+            "google.rpc.ErrorInfo" => {
+                check_of(rpc::ErrorInfo::decode(bytes.as_slice()).expect("own bytes")).1
+            }
+            "google.rpc.RetryInfo" => {
+                check_of(rpc::RetryInfo::decode(bytes.as_slice()).expect("own bytes")).1
+            }
+            "google.rpc.DebugInfo" => {
+                check_of(rpc::DebugInfo::decode(bytes.as_slice()).expect("own bytes")).1
+            }
+            "google.rpc.QuotaFailure" => {
+                check_of(rpc::QuotaFailure::decode(bytes.as_slice()).expect("own bytes")).1
+            }
             "google.rpc.PreconditionFailure" => {
                 check_of(rpc::PreconditionFailure::decode(bytes.as_slice()).expect("own bytes")).1
             }
-            "google.rpc.BadRequest" => check_of(rpc::BadRequest::decode(bytes.as_slice()).expect("own bytes")).1,
-            "google.rpc.RequestInfo" => check_of(rpc::RequestInfo::decode(bytes.as_slice()).expect("own bytes")).1,
-            "google.rpc.ResourceInfo" => check_of(rpc::ResourceInfo::decode(bytes.as_slice()).expect("own bytes")).1,
-            "google.rpc.Help" => check_of(rpc::Help::decode(bytes.as_slice()).expect("own bytes")).1,
+            "google.rpc.BadRequest" => {
+                check_of(rpc::BadRequest::decode(bytes.as_slice()).expect("own bytes")).1
+            }
+            "google.rpc.RequestInfo" => {
+                check_of(rpc::RequestInfo::decode(bytes.as_slice()).expect("own bytes")).1
+            }
+            "google.rpc.ResourceInfo" => {
+                check_of(rpc::ResourceInfo::decode(bytes.as_slice()).expect("own bytes")).1
+            }
+            "google.rpc.Help" => {
+                check_of(rpc::Help::decode(bytes.as_slice()).expect("own bytes")).1
+            }
             "google.rpc.LocalizedMessage" => {
                 check_of(rpc::LocalizedMessage::decode(bytes.as_slice()).expect("own bytes")).1
             }
@@ -233,16 +330,34 @@ fn google_bytes_decode_to_our_values_and_reencode_identically() {
     let Some(py) = python() else { return };
     let theirs: BTreeMap<String, Vec<u8>> = run_python(&py, "emit", "")
         .into_iter()
-        .map(|v| (v["message"].as_str().expect("name").to_owned(), unhex(v["hex"].as_str().expect("hex"))))
+        .map(|v| {
+            (
+                v["message"].as_str().expect("name").to_owned(),
+                unhex(v["hex"].as_str().expect("hex")),
+            )
+        })
         .collect();
     let ours = fixtures();
-    assert_eq!(theirs.len(), ours.len(), "both sides build the same fixtures");
+    assert_eq!(
+        theirs.len(),
+        ours.len(),
+        "both sides build the same fixtures"
+    );
     for (name, our_bytes, check) in &ours {
-        let their_bytes = theirs.get(name).unwrap_or_else(|| panic!("python has no fixture {name}"));
-        assert_eq!(hex(our_bytes), hex(their_bytes), "{name}: prost and Google's runtime write different bytes");
+        let their_bytes = theirs
+            .get(name)
+            .unwrap_or_else(|| panic!("python has no fixture {name}"));
+        assert_eq!(
+            hex(our_bytes),
+            hex(their_bytes),
+            "{name}: prost and Google's runtime write different bytes"
+        );
         let (equal, reencoded) = check(their_bytes);
         assert!(equal, "{name}: Google's bytes decode to a different value");
-        assert_eq!(&reencoded, their_bytes, "{name}: re-encoding changed the bytes");
+        assert_eq!(
+            &reencoded, their_bytes,
+            "{name}: re-encoding changed the bytes"
+        );
     }
 }
 
@@ -251,13 +366,23 @@ fn our_bytes_decode_in_google_runtime_to_the_same_values() {
     let Some(py) = python() else { return };
     let input: String = fixtures()
         .iter()
-        .map(|(name, bytes, _)| serde_json::json!({"message": name, "hex": hex(bytes)}).to_string() + "\n")
+        .map(|(name, bytes, _)| {
+            serde_json::json!({"message": name, "hex": hex(bytes)}).to_string() + "\n"
+        })
         .collect();
     let results = run_python(&py, "check", &input);
     assert_eq!(results.len(), fixtures().len());
     for r in results {
-        assert_eq!(r["equal"], true, "{}: Google's runtime reads a different value", r["message"]);
-        assert_eq!(r["same_bytes"], true, "{}: Google's runtime re-encodes differently", r["message"]);
+        assert_eq!(
+            r["equal"], true,
+            "{}: Google's runtime reads a different value",
+            r["message"]
+        );
+        assert_eq!(
+            r["same_bytes"], true,
+            "{}: Google's runtime re-encodes differently",
+            r["message"]
+        );
     }
 }
 
@@ -316,13 +441,29 @@ fn messages(prefix: &str, list: &[DescriptorProto], out: &mut BTreeMap<String, B
     }
 }
 
-fn file_facts(f: &FileDescriptorProto) -> (BTreeMap<String, BTreeSet<String>>, BTreeSet<String>, BTreeSet<String>) {
+fn file_facts(
+    f: &FileDescriptorProto,
+) -> (
+    BTreeMap<String, BTreeSet<String>>,
+    BTreeSet<String>,
+    BTreeSet<String>,
+) {
     let mut msgs = BTreeMap::new();
     messages(&format!(".{}", f.package()), &f.message_type, &mut msgs);
     let exts = f
         .extension
         .iter()
-        .map(|e| format!("{} {}={} {:?} {:?} {}", e.extendee(), e.name(), e.number(), e.label(), e.r#type(), e.type_name()))
+        .map(|e| {
+            format!(
+                "{} {}={} {:?} {:?} {}",
+                e.extendee(),
+                e.name(),
+                e.number(),
+                e.label(),
+                e.r#type(),
+                e.type_name()
+            )
+        })
         .collect();
     let mut enums: BTreeSet<String> = BTreeSet::new();
     for e in &f.enum_type {
@@ -336,13 +477,20 @@ fn file_facts(f: &FileDescriptorProto) -> (BTreeMap<String, BTreeSet<String>>, B
 #[test]
 fn our_descriptors_agree_with_googles() {
     let Some(py) = python() else { return };
-    let ours = prost_types::FileDescriptorSet::decode(eeops::pb::FILE_DESCRIPTOR_SET).expect("our descriptor set");
+    let ours = prost_types::FileDescriptorSet::decode(eeops::pb::FILE_DESCRIPTOR_SET)
+        .expect("our descriptor set");
     let files = run_python(&py, "descriptors", "");
     assert_eq!(files.len(), 8);
     for file in files {
         let path = file["file"].as_str().expect("file");
-        let theirs = FileDescriptorProto::decode(unhex(file["hex"].as_str().expect("hex")).as_slice()).expect("decodes");
-        let mine = ours.file.iter().find(|f| f.name() == path).unwrap_or_else(|| panic!("we have no {path}"));
+        let theirs =
+            FileDescriptorProto::decode(unhex(file["hex"].as_str().expect("hex")).as_slice())
+                .expect("decodes");
+        let mine = ours
+            .file
+            .iter()
+            .find(|f| f.name() == path)
+            .unwrap_or_else(|| panic!("we have no {path}"));
         assert_eq!(mine.package(), theirs.package(), "{path}: package");
         let (my_msgs, my_exts, my_enums) = file_facts(mine);
         let (their_msgs, their_exts, their_enums) = file_facts(&theirs);
@@ -350,22 +498,57 @@ fn our_descriptors_agree_with_googles() {
         // must be a subset; everywhere else, the same.
         let subset = path == "google/api/client.proto";
         for (name, fields) in &my_msgs {
-            let theirs = their_msgs.get(name).unwrap_or_else(|| panic!("{path}: Google has no message {name}"));
+            let theirs = their_msgs
+                .get(name)
+                .unwrap_or_else(|| panic!("{path}: Google has no message {name}"));
             assert_eq!(fields, theirs, "{path}: message {name} differs");
         }
         for e in &my_exts {
-            assert!(their_exts.contains(e), "{path}: extension {e} not in Google's file");
+            assert!(
+                their_exts.contains(e),
+                "{path}: extension {e} not in Google's file"
+            );
         }
-        assert!(my_enums.is_subset(&their_enums), "{path}: enum values differ");
+        assert!(
+            my_enums.is_subset(&their_enums),
+            "{path}: enum values differ"
+        );
         if !subset {
-            assert_eq!(my_msgs.keys().collect::<Vec<_>>(), their_msgs.keys().collect::<Vec<_>>(), "{path}: message set");
+            assert_eq!(
+                my_msgs.keys().collect::<Vec<_>>(),
+                their_msgs.keys().collect::<Vec<_>>(),
+                "{path}: message set"
+            );
             assert_eq!(my_exts, their_exts, "{path}: extensions");
             assert_eq!(my_enums, their_enums, "{path}: enums");
-            assert_eq!(mine.dependency.iter().collect::<BTreeSet<_>>(), theirs.dependency.iter().collect::<BTreeSet<_>>(), "{path}: imports");
-            let (mo, to) = (mine.options.clone().unwrap_or_default(), theirs.options.clone().unwrap_or_default());
             assert_eq!(
-                (mo.java_package(), mo.java_outer_classname(), mo.go_package(), mo.java_multiple_files(), mo.objc_class_prefix(), mo.csharp_namespace(), mo.php_namespace()),
-                (to.java_package(), to.java_outer_classname(), to.go_package(), to.java_multiple_files(), to.objc_class_prefix(), to.csharp_namespace(), to.php_namespace()),
+                mine.dependency.iter().collect::<BTreeSet<_>>(),
+                theirs.dependency.iter().collect::<BTreeSet<_>>(),
+                "{path}: imports"
+            );
+            let (mo, to) = (
+                mine.options.clone().unwrap_or_default(),
+                theirs.options.clone().unwrap_or_default(),
+            );
+            assert_eq!(
+                (
+                    mo.java_package(),
+                    mo.java_outer_classname(),
+                    mo.go_package(),
+                    mo.java_multiple_files(),
+                    mo.objc_class_prefix(),
+                    mo.csharp_namespace(),
+                    mo.php_namespace()
+                ),
+                (
+                    to.java_package(),
+                    to.java_outer_classname(),
+                    to.go_package(),
+                    to.java_multiple_files(),
+                    to.objc_class_prefix(),
+                    to.csharp_namespace(),
+                    to.php_namespace()
+                ),
                 "{path}: file options"
             );
         }
@@ -374,14 +557,31 @@ fn our_descriptors_agree_with_googles() {
     let svc = |f: &FileDescriptorProto| -> BTreeSet<String> {
         f.service
             .iter()
-            .flat_map(|s| s.method.iter().map(move |m| format!("{}.{}({})->{}", s.name(), m.name(), m.input_type(), m.output_type())))
+            .flat_map(|s| {
+                s.method.iter().map(move |m| {
+                    format!(
+                        "{}.{}({})->{}",
+                        s.name(),
+                        m.name(),
+                        m.input_type(),
+                        m.output_type()
+                    )
+                })
+            })
             .collect()
     };
     let theirs = run_python(&py, "descriptors", "")
         .into_iter()
         .find(|f| f["file"] == "google/longrunning/operations.proto")
-        .map(|f| FileDescriptorProto::decode(unhex(f["hex"].as_str().expect("hex")).as_slice()).expect("decodes"))
+        .map(|f| {
+            FileDescriptorProto::decode(unhex(f["hex"].as_str().expect("hex")).as_slice())
+                .expect("decodes")
+        })
         .expect("operations.proto");
-    let mine = ours.file.iter().find(|f| f.name() == "google/longrunning/operations.proto").expect("ours");
+    let mine = ours
+        .file
+        .iter()
+        .find(|f| f.name() == "google/longrunning/operations.proto")
+        .expect("ours");
     assert_eq!(svc(mine), svc(&theirs));
 }

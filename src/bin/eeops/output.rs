@@ -1,0 +1,269 @@
+//! How operations look on the terminal: tables, summaries and JSON lines.
+
+use eeops::client::{OperationExt, Outcome, RawValue};
+use eeops::pb::google::earthengine::v1::OperationMetadata;
+use eeops::pb::google::longrunning::{Operation, operation};
+use serde_json::{Value as Json, json};
+
+/// The task id of an operation name (what follows `/operations/`), or the whole name.
+pub fn task_id(name: &str) -> &str {
+    name.split_once("/operations/").map_or(name, |(_, id)| id)
+}
+
+/// The state to show: the metadata's, else what `done` and the result say.
+pub fn state_label(op: &Operation) -> String {
+    if let Some(md) = op.metadata() {
+        let s = md.state().as_str_name();
+        if s != "STATE_UNSPECIFIED" {
+            return s.to_owned();
+        }
+    }
+    match op.outcome() {
+        Outcome::Running => "RUNNING",
+        Outcome::Succeeded(_) => "SUCCEEDED",
+        Outcome::Cancelled(_) => "CANCELLED",
+        Outcome::Failed(_) => "FAILED",
+        _ => "UNKNOWN",
+    }
+    .to_owned()
+}
+
+/// A timestamp as `YYYY-MM-DD HH:MM:SS` (UTC).
+pub fn format_time(t: Option<&prost_types::Timestamp>) -> String {
+    let Some(t) = t else { return "-".into() };
+    let days = t.seconds.div_euclid(86_400);
+    let secs = t.seconds.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    // Shift to an era starting on 0000-03-01 so that leap days fall at the end of a year.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn progress_label(md: Option<&OperationMetadata>, op: &Operation) -> String {
+    match md {
+        Some(md) if op.done || md.progress > 0.0 => format!("{:.0}%", md.progress * 100.0),
+        _ if op.done => "100%".into(),
+        _ => "-".into(),
+    }
+}
+
+/// Column widths are capped so a long description does not wrap every row.
+const DESCRIPTION_WIDTH: usize = 48;
+
+/// The table of `list`.
+pub fn table(ops: &[Operation]) -> String {
+    let rows: Vec<[String; 6]> = ops
+        .iter()
+        .map(|op| {
+            let md = op.metadata();
+            [
+                task_id(&op.name).to_owned(),
+                md.as_ref()
+                    .map(|m| m.r#type.clone())
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or_else(|| "-".into()),
+                state_label(op),
+                progress_label(md.as_ref(), op),
+                format_time(md.as_ref().and_then(|m| m.create_time.as_ref())),
+                md.as_ref()
+                    .map(|m| truncate(&m.description, DESCRIPTION_WIDTH))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = [
+        "ID",
+        "TYPE",
+        "STATE",
+        "PROGRESS",
+        "CREATED (UTC)",
+        "DESCRIPTION",
+    ];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[&str]| {
+        let mut l = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(cell);
+            } else {
+                l.push_str(cell);
+                l.extend(std::iter::repeat_n(' ', w - cell.chars().count() + 2));
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(&header);
+    for row in &rows {
+        line(&row.each_ref().map(String::as_str));
+    }
+    out
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(max - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// The readable summary of `get`.
+pub fn details(op: &Operation) -> String {
+    let mut out = String::new();
+    let mut kv = |k: &str, v: String| {
+        if !v.is_empty() {
+            out.push_str(&format!("{k:<14}{v}\n"));
+        }
+    };
+    kv("name", op.name.clone());
+    let md = op.metadata();
+    kv("state", state_label(op));
+    kv("done", op.done.to_string());
+    if let Some(md) = &md {
+        kv("type", md.r#type.clone());
+        kv("description", md.description.clone());
+        kv("progress", progress_label(Some(md), op));
+        kv("priority", md.priority.to_string());
+        kv(
+            "attempt",
+            if md.attempt > 0 {
+                md.attempt.to_string()
+            } else {
+                String::new()
+            },
+        );
+        kv("created", time_or_empty(md.create_time.as_ref()));
+        kv("started", time_or_empty(md.start_time.as_ref()));
+        kv("updated", time_or_empty(md.update_time.as_ref()));
+        kv("ended", time_or_empty(md.end_time.as_ref()));
+        if md.batch_eecu_usage_seconds > 0.0 {
+            kv(
+                "eecu-seconds",
+                format!("{:.1}", md.batch_eecu_usage_seconds),
+            );
+        }
+        kv("script", md.script_uri.clone());
+        for uri in &md.destination_uris {
+            kv("destination", uri.clone());
+        }
+        for s in &md.stages {
+            kv(
+                "stage",
+                format!(
+                    "{}: {}/{} {}",
+                    s.display_name, s.complete_work_units, s.total_work_units, s.description
+                ),
+            );
+        }
+        for n in &md.notifications {
+            kv(
+                "notification",
+                format!("{} {}: {}", n.severity().as_str_name(), n.topic, n.detail),
+            );
+        }
+    } else if let Some(raw) = op.raw_metadata() {
+        kv(
+            "metadata",
+            format!("(type {}, not Earth Engine's)", raw.type_url()),
+        );
+    }
+    kv("outcome", outcome_label(op));
+    out
+}
+
+fn time_or_empty(t: Option<&prost_types::Timestamp>) -> String {
+    if t.is_some() {
+        format_time(t)
+    } else {
+        String::new()
+    }
+}
+
+/// `running`, `succeeded`, `cancelled (code 1: ...)`, `failed (code N: ...)`.
+pub fn outcome_label(op: &Operation) -> String {
+    match op.outcome() {
+        Outcome::Running => "running".into(),
+        Outcome::Succeeded(_) => "succeeded".into(),
+        Outcome::Cancelled(s) => format!("cancelled (code {}: {})", s.code, s.message),
+        Outcome::Failed(s) => format!("failed (code {}: {})", s.code, s.message),
+        _ => "unknown".into(),
+    }
+}
+
+/// The proto3 JSON of an operation; Anys of unknown types are shown as they came.
+pub fn operation_json(op: &Operation) -> Json {
+    if let Ok(v) = eeops::json::to_json_value(op) {
+        return v;
+    }
+    // Some Any could not be resolved: write the rest, then put the raw values back.
+    let mut bare = op.clone();
+    bare.metadata = None;
+    if matches!(bare.result, Some(operation::Result::Response(_))) {
+        bare.result = None;
+    }
+    let mut v = eeops::json::to_json_value(&bare)
+        .unwrap_or_else(|_| json!({"name": op.name, "done": op.done}));
+    let raw_json = |raw: RawValue| match raw {
+        RawValue::Json(j) => j,
+        RawValue::Binary { type_url, value } => {
+            json!({"@type": type_url, "binaryLength": value.len()})
+        }
+        _ => Json::Null,
+    };
+    if let Some(obj) = v.as_object_mut() {
+        if let Some(raw) = op.raw_metadata() {
+            obj.insert("metadata".into(), raw_json(raw));
+        }
+        if let Some(raw) = op.raw_response() {
+            obj.insert("response".into(), raw_json(raw));
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        let t = |seconds| format_time(Some(&prost_types::Timestamp { seconds, nanos: 0 }));
+        assert_eq!(t(0), "1970-01-01 00:00:00");
+        assert_eq!(t(951_782_400), "2000-02-29 00:00:00");
+        assert_eq!(t(1_795_454_412), "2026-11-23 17:20:12");
+        assert_eq!(t(-1), "1969-12-31 23:59:59");
+    }
+
+    #[test]
+    fn ids() {
+        assert_eq!(task_id("projects/p/operations/ABC"), "ABC");
+        assert_eq!(task_id("operations/x"), "operations/x");
+    }
+}
