@@ -72,12 +72,20 @@ pub fn to_json_writer(message: &DynamicMessage, out: &mut Vec<u8>) -> Result<(),
 
 /// Parses JSON into a message of type `M`, ignoring unknown fields (forward compatible, as a
 /// client should be). Every `Any` must be of a known type; see [`from_json_lossy`].
+///
+/// An `Any` of `google.protobuf.Empty` may come without its `"value": {}`, as Google's servers
+/// write it.
 pub fn from_json<M: ReflectMessage + Default>(bytes: &[u8]) -> Result<M, JsonError> {
-    let desc = M::default().descriptor();
-    let dynamic = dynamic_from_json(desc, bytes, false)?;
-    dynamic
-        .transcode_to::<M>()
-        .map_err(|e| JsonError(e.to_string()))
+    let (message, set_aside) = lossy::<M>(bytes, false)?;
+    match set_aside.first() {
+        None => Ok(message),
+        Some(r) => Err(JsonError(format!(
+            "invalid JSON for {}: `{}` is an Any of type {} that this build cannot read",
+            M::default().descriptor().full_name(),
+            r.path,
+            r.type_url
+        ))),
+    }
 }
 
 /// Parses JSON into a dynamic message of the given type. With `strict`, unknown fields are an
@@ -231,6 +239,7 @@ fn set_aside_unknown_anys(
                 for (i, mut item) in std::mem::take(items).into_iter().enumerate() {
                     let item_path = format!("{here}[{i}]");
                     if is_any(&sub) {
+                        complete_empty_any(&mut item);
                         if let Some(t) = unknown_any_type(&item) {
                             out.push(RawAny {
                                 path: item_path,
@@ -249,6 +258,7 @@ fn set_aside_unknown_anys(
                 *items = keep;
             }
         } else if is_any(&sub) {
+            complete_empty_any(v);
             if let Some(t) = unknown_any_type(v) {
                 let json = std::mem::replace(v, Json::Null);
                 out.push(RawAny {
@@ -260,6 +270,21 @@ fn set_aside_unknown_anys(
         } else {
             set_aside_unknown_anys(&sub, v, here, out);
         }
+    }
+}
+
+/// Google's servers (and Python's protobuf) write an `Any` of `google.protobuf.Empty` as
+/// `{"@type": ".../google.protobuf.Empty"}`; the proto3 JSON mapping of a well-known type inside
+/// an `Any` (and prost-reflect) wants `"value": {}` as well. Fills it in, so both forms read.
+fn complete_empty_any(v: &mut Json) {
+    if let Json::Object(map) = v
+        && !map.contains_key("value")
+        && map
+            .get("@type")
+            .and_then(Json::as_str)
+            .is_some_and(|t| t.rsplit('/').next() == Some("google.protobuf.Empty"))
+    {
+        map.insert("value".into(), Json::Object(serde_json::Map::new()));
     }
 }
 
@@ -343,5 +368,40 @@ mod tests {
         let kept: Status = from_json_keep_raw(body).unwrap();
         assert_eq!(raw_any_json(&kept.details[1]).unwrap()["a"], 1);
         assert_eq!(raw_any_json(&kept.details[0]), None);
+    }
+}
+
+#[cfg(test)]
+mod empty_any_tests {
+    use super::*;
+    use crate::pb::google::longrunning::{Operation, operation};
+
+    #[test]
+    fn an_empty_response_reads_in_googles_form_and_in_prost_reflects() {
+        for body in [
+            r#"{"name":"projects/p/operations/A","done":true,"response":{"@type":"type.googleapis.com/google.protobuf.Empty"}}"#,
+            r#"{"name":"projects/p/operations/A","done":true,"response":{"@type":"type.googleapis.com/google.protobuf.Empty","value":{}}}"#,
+        ] {
+            for op in [
+                from_json::<Operation>(body.as_bytes()).unwrap(),
+                from_json_keep_raw::<Operation>(body.as_bytes()).unwrap(),
+            ] {
+                match op.result {
+                    Some(operation::Result::Response(any)) => {
+                        assert_eq!(any.type_url, "type.googleapis.com/google.protobuf.Empty");
+                        assert!(any.value.is_empty(), "a real Empty, not kept raw: {body}");
+                    }
+                    other => panic!("{body}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn from_json_refuses_an_any_it_cannot_read() {
+        let body = br#"{"name":"x","metadata":{"@type":"type.googleapis.com/x.Unknown","a":1}}"#;
+        let err = from_json::<Operation>(body).unwrap_err();
+        assert!(err.message().contains("x.Unknown"), "{err}");
+        assert!(from_json_lossy::<Operation>(body).is_ok());
     }
 }
