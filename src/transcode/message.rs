@@ -466,7 +466,7 @@ fn float_text(x: f64) -> String {
 }
 
 /// Maps an HTTP request onto its message (server side): query parameters, then the body, then
-/// the path variables (see the [module documentation](self) for the rules).
+/// the path variables (see the [`transcode`](crate::transcode) module for the rules).
 ///
 /// `query` is the raw query string (without `?`), `body` the raw body, and `ignored_params`
 /// the query parameters to skip (system parameters such as `alt`, `$alt`, `prettyPrint`,

@@ -277,7 +277,7 @@ impl PathTemplate {
     /// missing or empty value, a value with the wrong literal segments, too few or too many
     /// segments, an empty segment or a `.`/`..` segment is refused with an [`ExpandError`]
     /// naming the field, the value and the expected form. Accepted values are percent-encoded
-    /// (see the [module documentation](self)), so a value never changes the path beyond its
+    /// (see the [`transcode`](crate::transcode) module), so a value never changes the path beyond its
     /// variable.
     ///
     /// ```
