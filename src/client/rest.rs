@@ -22,7 +22,7 @@
 //! * An `Any` of a type eeops does not know (in `metadata`, `response` or error details)
 //!   keeps its raw JSON (see [`crate::json::from_json_keep_raw`]).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
@@ -46,12 +46,8 @@ use crate::{Error, Result};
 /// The default limit on a response body: 32 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 << 20;
 
-static ROUTER: LazyLock<std::result::Result<Router, String>> =
-    LazyLock::new(|| Router::new(crate::pb::HTTP_BINDINGS).map_err(|e| e.to_string()));
-
 pub(crate) fn router() -> Result<&'static Router> {
-    ROUTER
-        .as_ref()
+    crate::transcode::generated_router()
         .map_err(|e| Error::config(format!("eeops' REST binding table is invalid: {e}")))
 }
 

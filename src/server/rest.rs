@@ -1,7 +1,7 @@
 //! The REST side: route by the binding table, decode with the transcoder, call the service,
 //! answer proto3 JSON (or Google's JSON error shape).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -18,7 +18,7 @@ use crate::pb::google::longrunning::{
     WaitOperationRequest,
 };
 use crate::pb::google::rpc::{Code, Status};
-use crate::transcode::{RouteError, Router, decode_request};
+use crate::transcode::{RouteError, decode_request};
 
 /// The largest request body the REST side reads; a larger one is answered with HTTP 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -44,9 +44,6 @@ pub const TOLERATED_PARAMS: &[&str] = &[
     "upload_protocol",
     "userIp",
 ];
-
-static ROUTER: LazyLock<Result<Router, String>> =
-    LazyLock::new(|| Router::new(crate::pb::HTTP_BINDINGS).map_err(|e| e.to_string()));
 
 /// The REST handler over one service implementation.
 pub(crate) struct RestService<S> {
@@ -349,8 +346,7 @@ impl<S: Operations> RestService<S> {
             };
         }
 
-        let router = ROUTER
-            .as_ref()
+        let router = crate::transcode::generated_router()
             .map_err(|e| RestError::new(Code::Internal, format!("REST bindings invalid: {e}")))?;
         let route = router.route(parts.method.as_str(), path).map_err(|e| {
             let (code, http) = match &e {

@@ -19,3 +19,23 @@ pub use router::{CompiledBinding, RouteError, RouteMatch, Router};
 pub use template::{
     ExpandError, ExpandErrorKind, PathTemplate, Segment, TemplateError, TemplateErrorKind, Variable,
 };
+
+/// The router over the generated binding table, [`crate::pb::HTTP_BINDINGS`], parsed once: the
+/// REST client finds its bindings in it and the REST server routes by it, so the paths one sends
+/// and the other accepts come from one definition.
+///
+/// The table is generated and checked at build time; an error here means a template in
+/// `proto/` does not parse, and names it.
+///
+/// ```
+/// let router = eeops::transcode::generated_router().unwrap();
+/// let m = router.route("POST", "/v1/projects/p/operations/X:cancel").unwrap();
+/// assert_eq!(m.binding.method, "google.longrunning.Operations.CancelOperation");
+/// assert_eq!(m.variables, [("name".to_string(), "projects/p/operations/X".to_string())]);
+/// ```
+pub fn generated_router() -> Result<&'static Router, &'static str> {
+    static ROUTER: std::sync::LazyLock<Result<Router, String>> = std::sync::LazyLock::new(|| {
+        Router::new(crate::pb::HTTP_BINDINGS).map_err(|e| e.to_string())
+    });
+    ROUTER.as_ref().map_err(String::as_str)
+}
