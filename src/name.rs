@@ -278,3 +278,140 @@ impl NameError {
         self.problem
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// (input, Ok((project, id)) | Err(problem))
+    type ParseCase = (
+        &'static str,
+        Result<(&'static str, &'static str), NameProblem>,
+    );
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parse_cases() {
+        use NameProblem as P;
+        // (input, Ok((project, id)) | Err(problem))
+        let cases: &[ParseCase] = &[
+            (
+                "projects/p/operations/ABCDEF1234567890ABCDEFGH",
+                Ok(("p", "ABCDEF1234567890ABCDEFGH")),
+            ),
+            (
+                "projects/my-project/operations/a/b/c",
+                Ok(("my-project", "a/b/c")),
+            ),
+            ("projects/p/operations/x:y z%2F", Ok(("p", "x:y z%2F"))),
+            ("projects/p/operations/operations", Ok(("p", "operations"))),
+            ("operations/x", Err(P::MissingProjectsPrefix)),
+            ("", Err(P::MissingProjectsPrefix)),
+            ("Projects/p/operations/x", Err(P::MissingProjectsPrefix)),
+            ("projects/p", Err(P::MissingOperations)),
+            ("projects/p/operations", Err(P::EmptyId)),
+            ("projects/p/operations/", Err(P::EmptyId)),
+            ("projects/p/jobs/x", Err(P::MissingOperations)),
+            ("projects//operations/x", Err(P::EmptyProject)),
+            ("projects/../operations/x", Err(P::DotSegment)),
+            ("projects/p/operations/a//b", Err(P::EmptySegment)),
+            ("projects/p/operations/a/", Err(P::EmptySegment)),
+            ("projects/p/operations/a/./b", Err(P::DotSegment)),
+            ("projects/p/operations/..", Err(P::DotSegment)),
+        ];
+        for (input, expected) in cases {
+            match (OperationName::parse(input), expected) {
+                (Ok(name), Ok((project, id))) => {
+                    assert_eq!((name.project(), name.id()), (*project, *id), "{input}");
+                    assert_eq!(name.as_str(), *input);
+                    assert_eq!(name.as_ref(), *input);
+                    assert_eq!(name.to_string(), *input);
+                }
+                (Err(e), Err(problem)) => {
+                    assert_eq!(e.problem(), *problem, "{input}");
+                    assert_eq!(e.input(), *input);
+                    assert!(e.to_string().contains(EXPECTED_FORM), "{e}");
+                }
+                (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn new_and_resolve_cases() {
+        use NameProblem as P;
+        // (project, id, Ok(name) | Err(problem)) for `new`
+        let cases: &[(&str, &str, Result<&str, NameProblem>)] = &[
+            ("p", "ABC", Ok("projects/p/operations/ABC")),
+            ("p", "a/b", Ok("projects/p/operations/a/b")),
+            ("", "ABC", Err(P::EmptyProject)),
+            ("a/b", "ABC", Err(P::SlashInProject)),
+            ("..", "ABC", Err(P::DotSegment)),
+            ("p", "", Err(P::EmptyId)),
+            ("p", "a//b", Err(P::EmptySegment)),
+            ("p", "..", Err(P::DotSegment)),
+        ];
+        for (project, id, expected) in cases {
+            let got = OperationName::new(project, id);
+            match (got, expected) {
+                (Ok(name), Ok(want)) => {
+                    assert_eq!(name.as_str(), *want);
+                    assert_eq!(OperationName::parse(want).as_ref(), Ok(&name));
+                }
+                (Err(e), Err(problem)) => assert_eq!(e.problem(), *problem, "{project} {id}"),
+                (got, want) => panic!("{project} {id}: got {got:?}, want {want:?}"),
+            }
+        }
+        // (input, default project, Ok(name) | Err(problem)) for `resolve`
+        let cases: &[(&str, Option<&str>, Result<&str, NameProblem>)] = &[
+            (
+                "ABCDEF1234567890ABCDEFGH",
+                Some("p"),
+                Ok("projects/p/operations/ABCDEF1234567890ABCDEFGH"),
+            ),
+            (
+                "projects/q/operations/X",
+                Some("p"),
+                Ok("projects/q/operations/X"),
+            ),
+            (
+                "projects/q/operations/X",
+                None,
+                Ok("projects/q/operations/X"),
+            ),
+            ("ABC", None, Err(P::NoProject)),
+            ("operations/ABC", Some("p"), Err(P::MissingProjectsPrefix)),
+            ("", Some("p"), Err(P::EmptyId)),
+            ("ABC", Some(""), Err(P::EmptyProject)),
+        ];
+        for (input, project, expected) in cases {
+            match (OperationName::resolve(input, *project), expected) {
+                (Ok(name), Ok(want)) => assert_eq!(name.as_str(), *want),
+                (Err(e), Err(problem)) => {
+                    assert_eq!(e.problem(), *problem, "{input}");
+                    assert!(e.to_string().contains(EXPECTED_FORM));
+                }
+                (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
+            }
+        }
+        let name: OperationName = match "projects/p/operations/x".parse() {
+            Ok(n) => n,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(String::from(name.clone()), name.clone().into_string());
+    }
+
+    proptest! {
+        #[test]
+        fn new_then_parse(
+            project in "[^/]{1,12}".prop_filter("dot", |s| s != "." && s != ".."),
+            id in "[^/]{1,12}(/[^/]{1,6}){0,2}",
+        ) {
+            prop_assume!(id.split('/').all(|s| s != "." && s != ".."));
+            let name = OperationName::new(&project, &id).unwrap();
+            let parsed = OperationName::parse(name.as_str()).unwrap();
+            prop_assert_eq!(parsed.project(), project.as_str());
+            prop_assert_eq!(parsed.id(), id.as_str());
+            prop_assert_eq!(parsed, name);
+        }
+    }
+}

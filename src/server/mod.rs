@@ -45,7 +45,7 @@ use crate::pb::google::longrunning::operations_server::{Operations, OperationsSe
 
 mod discovery;
 pub mod emulator;
-mod rest;
+pub(crate) mod rest;
 
 pub use rest::{MAX_BODY_BYTES, TOLERATED_PARAMS};
 

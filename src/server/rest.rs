@@ -169,11 +169,56 @@ fn message_response<M: ReflectMessage>(message: &M, out: Output) -> Result<Respo
     let options = SerializeOptions::new()
         .stringify_64_bit_integers(true)
         .use_enum_numbers(out.enum_numbers);
-    let value = message
+    let mut value = message
         .transcode_to_dynamic()
         .serialize_with_options(serde_json::value::Serializer, &options)
         .map_err(|e| RestError::new(Code::Internal, format!("cannot write the response: {e}")))?;
+    plain_empty_any(&mut value);
     Ok(json_response(StatusCode::OK, &value, out))
+}
+
+/// prost-reflect writes an `Any` holding `google.protobuf.Empty` as
+/// `{"@type": ".../google.protobuf.Empty", "value": {}}`; Google's servers, and the Java and
+/// Python JSON mappings, write `{"@type": ".../google.protobuf.Empty"}` (Empty is not one of
+/// the types with a special JSON form), and Python's strict parser refuses the `value` key.
+/// Rewrites every such `Any` the way Google does.
+pub(crate) fn plain_empty_any(value: &mut Json) {
+    match value {
+        Json::Object(map) => {
+            let is_empty_any = map
+                .get("@type")
+                .and_then(Json::as_str)
+                .is_some_and(|t| t.ends_with("/google.protobuf.Empty"))
+                && map
+                    .get("value")
+                    .is_some_and(|v| v.as_object().is_some_and(serde_json::Map::is_empty));
+            if is_empty_any {
+                map.remove("value");
+            }
+            map.values_mut().for_each(plain_empty_any);
+        }
+        Json::Array(items) => items.iter_mut().for_each(plain_empty_any),
+        _ => {}
+    }
+}
+
+/// The inverse of [`plain_empty_any`], so that Google's form parses with prost-reflect.
+pub(crate) fn wrapped_empty_any(value: &mut Json) {
+    match value {
+        Json::Object(map) => {
+            if map
+                .get("@type")
+                .and_then(Json::as_str)
+                .is_some_and(|t| t.ends_with("/google.protobuf.Empty"))
+                && !map.contains_key("value")
+            {
+                map.insert("value".into(), Json::Object(serde_json::Map::new()));
+            }
+            map.values_mut().for_each(wrapped_empty_any);
+        }
+        Json::Array(items) => items.iter_mut().for_each(wrapped_empty_any),
+        _ => {}
+    }
 }
 
 /// Reads the tolerated output parameters; refuses unsupported `alt` values.

@@ -826,3 +826,817 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
     }
     Some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    /// (HTTP method, path, query, body, message, text in the error)
+    type DecodeErrorCase = (
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+        &'static str,
+        &'static str,
+        &'static str,
+    );
+    /// (HTTP method, path, query, body, message, expected message JSON)
+    type DecodeCase = (
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+        &'static str,
+        &'static str,
+        serde_json::Value,
+    );
+    use super::*;
+    use crate::transcode::{HttpBinding, Router};
+    use proptest::prelude::*;
+    use prost_reflect::DescriptorPool;
+    use prost_types::field_descriptor_proto::{Label, Type};
+    use prost_types::{
+        DescriptorProto, EnumDescriptorProto, EnumValueDescriptorProto, FieldDescriptorProto,
+        FileDescriptorProto, MessageOptions,
+    };
+    use std::sync::OnceLock;
+
+    fn field(name: &str, number: i32, ty: Type) -> FieldDescriptorProto {
+        FieldDescriptorProto {
+            name: Some(name.into()),
+            number: Some(number),
+            label: Some(Label::Optional as i32),
+            r#type: Some(ty as i32),
+            json_name: None,
+            ..Default::default()
+        }
+    }
+
+    fn typed(name: &str, number: i32, ty: Type, type_name: &str) -> FieldDescriptorProto {
+        FieldDescriptorProto {
+            type_name: Some(type_name.into()),
+            ..field(name, number, ty)
+        }
+    }
+
+    fn repeated(f: FieldDescriptorProto) -> FieldDescriptorProto {
+        FieldDescriptorProto {
+            label: Some(Label::Repeated as i32),
+            ..f
+        }
+    }
+
+    fn message(name: &str, fields: Vec<FieldDescriptorProto>) -> DescriptorProto {
+        DescriptorProto {
+            name: Some(name.into()),
+            field: fields,
+            ..Default::default()
+        }
+    }
+
+    fn pool() -> &'static DescriptorPool {
+        static POOL: OnceLock<DescriptorPool> = OnceLock::new();
+        POOL.get_or_init(|| {
+            let mut search = message(
+                "SearchRequest",
+                vec![
+                    field("parent", 1, Type::String),
+                    typed("inner", 2, Type::Message, ".test.v1.Inner"),
+                    repeated(field("tags", 3, Type::String)),
+                    typed("color", 4, Type::Enum, ".test.v1.Color"),
+                    repeated(field("ids", 5, Type::Int32)),
+                    field("ratio", 6, Type::Double),
+                    field("blob", 7, Type::Bytes),
+                    repeated(typed(
+                        "labels",
+                        8,
+                        Type::Message,
+                        ".test.v1.SearchRequest.LabelsEntry",
+                    )),
+                    repeated(typed("items", 9, Type::Message, ".test.v1.Inner")),
+                    typed("payload", 10, Type::Message, ".test.v1.Inner"),
+                    typed("limit", 11, Type::Message, ".google.protobuf.Int32Value"),
+                ],
+            );
+            search.nested_type.push(DescriptorProto {
+                options: Some(MessageOptions {
+                    map_entry: Some(true),
+                    ..Default::default()
+                }),
+                ..message(
+                    "LabelsEntry",
+                    vec![
+                        field("key", 1, Type::String),
+                        field("value", 2, Type::String),
+                    ],
+                )
+            });
+            let file = FileDescriptorProto {
+                name: Some("test/v1/test.proto".into()),
+                package: Some("test.v1".into()),
+                syntax: Some("proto3".into()),
+                dependency: vec![
+                    "google/protobuf/duration.proto".into(),
+                    "google/protobuf/timestamp.proto".into(),
+                    "google/protobuf/wrappers.proto".into(),
+                ],
+                message_type: vec![
+                    message(
+                        "ListOperationsRequest",
+                        vec![
+                            field("name", 4, Type::String),
+                            field("filter", 1, Type::String),
+                            field("page_size", 2, Type::Int32),
+                            field("page_token", 3, Type::String),
+                            field("return_partial_success", 5, Type::Bool),
+                        ],
+                    ),
+                    message(
+                        "WaitOperationRequest",
+                        vec![
+                            field("name", 1, Type::String),
+                            typed("timeout", 2, Type::Message, ".google.protobuf.Duration"),
+                        ],
+                    ),
+                    message(
+                        "CancelOperationRequest",
+                        vec![field("name", 1, Type::String)],
+                    ),
+                    message(
+                        "Inner",
+                        vec![
+                            field("a", 1, Type::String),
+                            field("b", 2, Type::Int64),
+                            typed("at", 3, Type::Message, ".google.protobuf.Timestamp"),
+                        ],
+                    ),
+                    search,
+                ],
+                enum_type: vec![EnumDescriptorProto {
+                    name: Some("Color".into()),
+                    value: ["COLOR_UNSPECIFIED", "RED", "BLUE"]
+                        .iter()
+                        .zip(0..)
+                        .map(|(n, i)| EnumValueDescriptorProto {
+                            name: Some((*n).into()),
+                            number: Some(i),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            let mut pool = DescriptorPool::global();
+            if let Err(e) = pool.add_file_descriptor_proto(file) {
+                panic!("{e}");
+            }
+            pool
+        })
+    }
+
+    fn desc(name: &str) -> MessageDescriptor {
+        match pool().get_message_by_name(&format!("test.v1.{name}")) {
+            Some(d) => d,
+            None => panic!("no message {name}"),
+        }
+    }
+
+    const fn rule(
+        method: &'static str,
+        http_method: &'static str,
+        template: &'static str,
+        body: &'static str,
+    ) -> HttpBinding {
+        HttpBinding {
+            method,
+            http_method,
+            template,
+            body,
+            response_body: "",
+            api_version: "v1",
+        }
+    }
+
+    static BINDINGS: &[HttpBinding] = &[
+        rule("List", "GET", "/v1/{name=projects/*}/operations", ""),
+        rule(
+            "Wait",
+            "POST",
+            "/v1/{name=projects/*/operations/**}:wait",
+            "*",
+        ),
+        rule(
+            "Cancel",
+            "POST",
+            "/v1/{name=projects/*/operations/**}:cancel",
+            "*",
+        ),
+        rule("Search", "GET", "/v1/{parent=projects/*}/search", ""),
+        rule(
+            "SearchPost",
+            "POST",
+            "/v1/{parent=projects/*}/search",
+            "payload",
+        ),
+        rule("Look", "GET", "/v1/{inner.a=things/*}:look", ""),
+        rule("BadMethod", "NOT A METHOD", "/v1/bad", ""),
+        rule("BadBody", "POST", "/v1/bad/{parent}", "nope"),
+        rule("ScalarBody", "POST", "/v1/scalar/{parent}", "tags"),
+    ];
+
+    fn router() -> &'static Router {
+        static ROUTER: OnceLock<Router> = OnceLock::new();
+        ROUTER.get_or_init(|| match Router::new(BINDINGS) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        })
+    }
+
+    fn binding(method: &str) -> &'static CompiledBinding {
+        match router().find(method, "v1") {
+            Some(b) => b,
+            None => panic!("no binding {method}"),
+        }
+    }
+
+    /// Builds a message from `(field, json value)` pairs through proto3 JSON.
+    fn msg(name: &str, json: serde_json::Value) -> DynamicMessage {
+        match DynamicMessage::deserialize(desc(name), json) {
+            Ok(m) => m,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn to_json(m: &DynamicMessage) -> serde_json::Value {
+        match serde_json::to_value(m) {
+            Ok(v) => v,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn encode_cases() {
+        use serde_json::json;
+        // (binding, message, request message JSON, path and query, body JSON)
+        let cases: &[(
+            &str,
+            &str,
+            serde_json::Value,
+            &str,
+            Option<serde_json::Value>,
+        )] = &[
+            (
+                "List",
+                "ListOperationsRequest",
+                json!({"name": "projects/p", "filter": "done = true", "pageSize": 10,
+                       "pageToken": "abc+/", "returnPartialSuccess": true}),
+                "/v1/projects/p/operations?filter=done%20%3D%20true&pageSize=10\
+                 &pageToken=abc%2B%2F&returnPartialSuccess=true",
+                None,
+            ),
+            (
+                "List",
+                "ListOperationsRequest",
+                json!({"name": "projects/my project"}),
+                "/v1/projects/my%20project/operations",
+                None,
+            ),
+            (
+                "Wait",
+                "WaitOperationRequest",
+                json!({"name": "projects/p/operations/x:y", "timeout": "3.500s"}),
+                "/v1/projects/p/operations/x%3Ay:wait",
+                Some(json!({"timeout": "3.500s"})),
+            ),
+            (
+                "Cancel",
+                "CancelOperationRequest",
+                json!({"name": "projects/p/operations/a/b"}),
+                "/v1/projects/p/operations/a/b:cancel",
+                Some(json!({})),
+            ),
+            (
+                "Search",
+                "SearchRequest",
+                json!({"parent": "projects/p",
+                       "inner": {"a": "x y", "b": "5", "at": "2024-01-02T03:04:05Z"},
+                       "tags": ["t1", "t&2"], "color": "BLUE", "ids": [1, -2],
+                       "ratio": 0.5, "blob": "AQID", "limit": 7}),
+                "/v1/projects/p/search?inner.a=x%20y&inner.b=5&inner.at=2024-01-02T03%3A04%3A05Z\
+                 &tags=t1&tags=t%262&color=BLUE&ids=1&ids=-2&ratio=0.5&blob=AQID&limit=7",
+                None,
+            ),
+            (
+                "Search",
+                "SearchRequest",
+                json!({"parent": "projects/p", "ratio": "NaN", "color": "RED"}),
+                "/v1/projects/p/search?color=RED&ratio=NaN",
+                None,
+            ),
+            (
+                "SearchPost",
+                "SearchRequest",
+                json!({"parent": "projects/p", "payload": {"a": "in body"}, "tags": ["q"]}),
+                "/v1/projects/p/search?tags=q",
+                Some(json!({"a": "in body"})),
+            ),
+            (
+                "SearchPost",
+                "SearchRequest",
+                json!({"parent": "projects/p"}),
+                "/v1/projects/p/search",
+                Some(json!({})),
+            ),
+            (
+                "Look",
+                "SearchRequest",
+                json!({"inner": {"a": "things/t", "b": "9"}}),
+                "/v1/things/t:look?inner.b=9",
+                None,
+            ),
+        ];
+        for (method, name, input, path_and_query, body) in cases {
+            let m = msg(name, input.clone());
+            let parts = match encode_request(binding(method), &m) {
+                Ok(p) => p,
+                Err(e) => panic!("{method} {input}: {e}"),
+            };
+            assert_eq!(parts.path_and_query(), *path_and_query, "{method} {input}");
+            assert_eq!(parts.body.as_ref().map(to_json), *body, "{method} {input}");
+            assert_eq!(parts.method.as_str(), binding(method).binding().http_method);
+        }
+    }
+
+    #[test]
+    fn encode_errors() {
+        use serde_json::json;
+        // (binding, message, request message JSON, bad name?, text in the error)
+        let cases: &[(&str, &str, serde_json::Value, bool, &str)] = &[
+            (
+                "List",
+                "ListOperationsRequest",
+                json!({"name": "operations/x"}),
+                true,
+                "projects/{project}",
+            ),
+            ("List", "ListOperationsRequest", json!({}), true, "is empty"),
+            (
+                "Wait",
+                "WaitOperationRequest",
+                json!({"name": "projects/p/operations"}),
+                true,
+                "too few",
+            ),
+            (
+                "Wait",
+                "WaitOperationRequest",
+                json!({"name": "projects//operations/x"}),
+                true,
+                "segment 1 is empty",
+            ),
+            (
+                "Cancel",
+                "CancelOperationRequest",
+                json!({"name": "projects/p/operations/../x"}),
+                true,
+                "`..`",
+            ),
+            (
+                "Search",
+                "SearchRequest",
+                json!({"parent": "projects/p", "labels": {"k": "v"}}),
+                false,
+                "map",
+            ),
+            (
+                "Search",
+                "SearchRequest",
+                json!({"parent": "projects/p", "items": [{"a": "1"}]}),
+                false,
+                "repeated message",
+            ),
+            (
+                "BadMethod",
+                "SearchRequest",
+                json!({}),
+                false,
+                "not an HTTP method",
+            ),
+            (
+                "BadBody",
+                "SearchRequest",
+                json!({"parent": "x"}),
+                false,
+                "`nope`",
+            ),
+            (
+                "ScalarBody",
+                "SearchRequest",
+                json!({"parent": "x"}),
+                false,
+                "singular message",
+            ),
+        ];
+        for (method, name, input, bad_name, text) in cases {
+            match encode_request(binding(method), &msg(name, input.clone())) {
+                Ok(p) => panic!("{method} {input}: encoded as {p:?}"),
+                Err(e) => {
+                    assert_eq!(e.is_bad_name(), *bad_name, "{method} {input}: {e}");
+                    assert!(e.to_string().contains(text), "{method} {input}: {e}");
+                    if *bad_name {
+                        let refused = e.bad_name().map(|b| (b.field(), b.value().is_some()));
+                        assert!(refused.is_some_and(|(_, has_value)| has_value), "{e}");
+                        assert!(e.is_invalid_argument());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn decode_cases() {
+        use serde_json::json;
+        const IGNORED: &[&str] = &["alt", "$alt", "prettyPrint", "key", "$.xgafv", "fields"];
+        // (HTTP method, path, query, body, message, expected message JSON)
+        let cases: &[DecodeCase] = &[
+            (
+                "GET",
+                "/v1/projects/p/operations",
+                Some("filter=a%20b&pageSize=10&pageToken=x&returnPartialSuccess=true"),
+                "",
+                "ListOperationsRequest",
+                json!({"name": "projects/p", "filter": "a b", "pageSize": 10, "pageToken": "x",
+                       "returnPartialSuccess": true}),
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations",
+                Some("page_size=3&page_token=t&filter=a+b"),
+                "",
+                "ListOperationsRequest",
+                json!({"name": "projects/p", "pageSize": 3, "pageToken": "t", "filter": "a b"}),
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations",
+                Some("alt=json&$alt=json;enum-encoding=int&prettyPrint=false&%24.xgafv=2&&"),
+                "",
+                "ListOperationsRequest",
+                json!({"name": "projects/p"}),
+            ),
+            (
+                "GET",
+                "/v1/projects/p%20q/operations",
+                None,
+                "{\"ignored\": true}",
+                "ListOperationsRequest",
+                json!({"name": "projects/p q"}),
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/x%3Ay:wait",
+                None,
+                "{\"timeout\":\"3.5s\"}",
+                "WaitOperationRequest",
+                json!({"name": "projects/p/operations/x:y", "timeout": "3.500s"}),
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/x:wait",
+                None,
+                "",
+                "WaitOperationRequest",
+                json!({"name": "projects/p/operations/x"}),
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/x:wait",
+                None,
+                " \n\t ",
+                "WaitOperationRequest",
+                json!({"name": "projects/p/operations/x"}),
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/x:wait",
+                Some("timeout=2s"),
+                "",
+                "WaitOperationRequest",
+                json!({"name": "projects/p/operations/x", "timeout": "2s"}),
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/x:wait",
+                None,
+                "{\"name\":\"projects/q/operations/zzz\",\"timeout\":\"1s\"}",
+                "WaitOperationRequest",
+                json!({"name": "projects/p/operations/x", "timeout": "1s"}),
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/a%2Fb/c:cancel",
+                None,
+                "{}",
+                "CancelOperationRequest",
+                json!({"name": "projects/p/operations/a%2Fb/c"}),
+            ),
+            (
+                "GET",
+                "/v1/projects/p/search",
+                Some(
+                    "inner.a=x&inner.b=5&inner.at=2024-01-02T03%3A04%3A05Z&tags=a&tags=b\
+                      &color=BLUE&ids=1&ids=-2&blob=AQID&limit=7&ratio=0.5",
+                ),
+                "",
+                "SearchRequest",
+                json!({"parent": "projects/p",
+                       "inner": {"a": "x", "b": "5", "at": "2024-01-02T03:04:05Z"},
+                       "tags": ["a", "b"], "color": "BLUE", "ids": [1, -2], "blob": "AQID",
+                       "limit": 7, "ratio": 0.5}),
+            ),
+            (
+                "GET",
+                "/v1/projects/p/search",
+                Some("color=2&ratio=-Infinity"),
+                "",
+                "SearchRequest",
+                json!({"parent": "projects/p", "color": "BLUE", "ratio": "-Infinity"}),
+            ),
+            (
+                "POST",
+                "/v1/projects/p/search",
+                Some("tags=z"),
+                "{\"a\":\"b\",\"b\":\"12\"}",
+                "SearchRequest",
+                json!({"parent": "projects/p", "tags": ["z"], "payload": {"a": "b", "b": "12"}}),
+            ),
+            (
+                "GET",
+                "/v1/things/t%20u:look",
+                Some("inner.b=4"),
+                "",
+                "SearchRequest",
+                json!({"inner": {"a": "things/t u", "b": "4"}}),
+            ),
+        ];
+        for (method, path, query, body, name, expected) in cases {
+            let route = match router().route(method, path) {
+                Ok(r) => r,
+                Err(e) => panic!("{method} {path}: {e}"),
+            };
+            match decode_request(&route, &desc(name), *query, body.as_bytes(), IGNORED) {
+                Ok(m) => assert_eq!(to_json(&m), *expected, "{method} {path} {query:?}"),
+                Err(e) => panic!("{method} {path} {query:?}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn decode_errors() {
+        // (HTTP method, path, query, body, message, text in the error)
+        let cases: &[DecodeErrorCase] = &[
+            (
+                "GET",
+                "/v1/projects/p/operations",
+                Some("pagesize=1"),
+                "",
+                "ListOperationsRequest",
+                "unknown query parameter `pagesize`",
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations",
+                Some("callback=x"),
+                "",
+                "ListOperationsRequest",
+                "`callback`",
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations",
+                Some("pageSize=ten"),
+                "",
+                "ListOperationsRequest",
+                "32-bit integer",
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations",
+                Some("pageSize=99999999999"),
+                "",
+                "ListOperationsRequest",
+                "`pageSize`",
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations",
+                Some("returnPartialSuccess=yes"),
+                "",
+                "ListOperationsRequest",
+                "`true` or `false`",
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations",
+                Some("pageSize=1&page_size=2"),
+                "",
+                "ListOperationsRequest",
+                "more than once",
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations",
+                Some("filter=%ZZ"),
+                "",
+                "ListOperationsRequest",
+                "malformed query",
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations",
+                Some("filter=%FF"),
+                "",
+                "ListOperationsRequest",
+                "UTF-8",
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/x:wait",
+                None,
+                "{",
+                "WaitOperationRequest",
+                "invalid JSON body",
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/x:wait",
+                None,
+                "{\"bogus\":1}",
+                "WaitOperationRequest",
+                "bogus",
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/x:wait",
+                None,
+                "{\"timeout\":\"soon\"}",
+                "WaitOperationRequest",
+                "invalid JSON body",
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/x:wait",
+                Some("timeout=soon"),
+                "",
+                "WaitOperationRequest",
+                "`timeout`",
+            ),
+            (
+                "GET",
+                "/v1/projects/p/search",
+                Some("color=PURPLE"),
+                "",
+                "SearchRequest",
+                "COLOR_UNSPECIFIED, RED, BLUE",
+            ),
+            (
+                "GET",
+                "/v1/projects/p/search",
+                Some("inner=x"),
+                "",
+                "SearchRequest",
+                "is a message",
+            ),
+            (
+                "GET",
+                "/v1/projects/p/search",
+                Some("labels.k=v"),
+                "",
+                "SearchRequest",
+                "`labels.k`",
+            ),
+            (
+                "GET",
+                "/v1/projects/p/search",
+                Some("items.a=v"),
+                "",
+                "SearchRequest",
+                "`items.a`",
+            ),
+            (
+                "GET",
+                "/v1/projects/p/search",
+                Some("blob=!!"),
+                "",
+                "SearchRequest",
+                "base64",
+            ),
+            (
+                "GET",
+                "/v1/projects/p/search",
+                Some("ratio=fast"),
+                "",
+                "SearchRequest",
+                "a number",
+            ),
+            (
+                "POST",
+                "/v1/projects/p/search",
+                None,
+                "[1]",
+                "SearchRequest",
+                "invalid JSON body",
+            ),
+        ];
+        for (method, path, query, body, name, text) in cases {
+            let route = match router().route(method, path) {
+                Ok(r) => r,
+                Err(e) => panic!("{method} {path}: {e}"),
+            };
+            match decode_request(&route, &desc(name), *query, body.as_bytes(), &["alt"]) {
+                Ok(m) => panic!("{path} {query:?} {body}: decoded as {m:?}"),
+                Err(e) => {
+                    assert!(e.to_string().contains(text), "{query:?} {body}: {e}");
+                    assert!(e.is_invalid_argument(), "{e}");
+                    assert!(!e.is_bad_name());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn query_encoding_and_base64() {
+        assert_eq!(
+            encode_query(&pairs(&[("a b", "c&d=e"), ("é", "~-._")])),
+            "a%20b=c%26d%3De&%C3%A9=~-._"
+        );
+        assert_eq!(encode_query(&[]), "");
+        for data in [&b""[..], b"a", b"ab", b"abc", b"abcd", &[0xff, 0x00, 0x10]] {
+            assert_eq!(base64_decode(&base64_encode(data)).as_deref(), Some(data));
+        }
+        assert_eq!(base64_encode(b"\x01\x02\x03"), "AQID");
+        assert_eq!(base64_decode("-_8"), Some(vec![0xfb, 0xff]));
+        assert_eq!(base64_decode("A"), None);
+    }
+
+    fn project() -> impl Strategy<Value = String> {
+        any::<String>().prop_filter("one segment", |s| {
+            !s.is_empty() && !s.contains('/') && s != "." && s != ".."
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn list_request_round_trips(
+            project in project(),
+            filter in any::<String>(),
+            page_size in any::<i32>(),
+            page_token in any::<String>(),
+            partial in any::<bool>(),
+        ) {
+            let desc = desc("ListOperationsRequest");
+            let mut m = DynamicMessage::new(desc.clone());
+            m.set_field_by_name("name", Value::String(format!("projects/{project}")));
+            m.set_field_by_name("filter", Value::String(filter));
+            m.set_field_by_name("page_size", Value::I32(page_size));
+            m.set_field_by_name("page_token", Value::String(page_token));
+            m.set_field_by_name("return_partial_success", Value::Bool(partial));
+
+            let parts = encode_request(binding("List"), &m).unwrap();
+            let full = parts.path_and_query();
+            let (path, query) = match full.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (full.as_str(), None),
+            };
+            let route = router().route(parts.method.as_str(), path).unwrap();
+            prop_assert_eq!(route.binding.method, "List");
+            let back = decode_request(&route, &desc, query, b"", &["alt"]).unwrap();
+            for fd in desc.fields() {
+                prop_assert_eq!(back.get_field(&fd), m.get_field(&fd), "{}", fd.name());
+            }
+        }
+
+        #[test]
+        fn wait_request_round_trips(
+            ids in prop::collection::vec(project(), 1..4),
+            seconds in 0i64..315_576_000_000,
+            nanos in 0i32..1_000_000_000,
+        ) {
+            let desc = desc("WaitOperationRequest");
+            let name = format!("projects/p/operations/{}", ids.join("/"));
+            let m = msg("WaitOperationRequest", serde_json::json!({
+                "name": name,
+                "timeout": format!("{seconds}.{nanos:09}s"),
+            }));
+            let parts = encode_request(binding("Wait"), &m).unwrap();
+            let body = serde_json::to_vec(&parts.body.unwrap()).unwrap();
+            let route = router().route("POST", &parts.path).unwrap();
+            let back = decode_request(&route, &desc, None, &body, &[]).unwrap();
+            prop_assert_eq!(to_json(&back), to_json(&m));
+        }
+    }
+}

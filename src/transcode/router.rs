@@ -234,3 +234,263 @@ fn specificity(a: &PathTemplate, b: &PathTemplate) -> Ordering {
         .cmp(b.segments().iter().map(rank));
     by_segments.then_with(|| a.verb().is_some().cmp(&b.verb().is_some()))
 }
+
+#[cfg(test)]
+mod tests {
+    /// (HTTP method, path, Ok((binding, name)) | Err(status))
+    type RouteCase = (
+        &'static str,
+        &'static str,
+        Result<(&'static str, &'static str), u16>,
+    );
+    use super::*;
+
+    const fn b(
+        method: &'static str,
+        http_method: &'static str,
+        template: &'static str,
+    ) -> HttpBinding {
+        HttpBinding {
+            method,
+            http_method,
+            template,
+            body: "",
+            response_body: "",
+            api_version: "v1",
+        }
+    }
+
+    static BINDINGS: &[HttpBinding] = &[
+        b("Generic", "GET", "/v1/{name=**}"),
+        b("Get", "GET", "/v1/{name=projects/*/operations/**}"),
+        b("Delete", "DELETE", "/v1/{name=projects/*/operations/**}"),
+        b("Update", "POST", "/v1/{name=projects/*/operations/**}"),
+        b(
+            "Cancel",
+            "POST",
+            "/v1/{name=projects/*/operations/**}:cancel",
+        ),
+        b("Wait", "POST", "/v1/{name=projects/*/operations/**}:wait"),
+        b("List", "GET", "/v1/{name=projects/*}/operations"),
+        b("Special", "GET", "/v1/{name=projects/*/operations/special}"),
+        b("StarOp", "GET", "/v1/{name=projects/*/operations/*}/x"),
+    ];
+
+    fn router() -> Router {
+        match Router::new(BINDINGS) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn routes() {
+        let router = router();
+        // (HTTP method, path, Ok((binding, name)) | Err(status))
+        let cases: &[RouteCase] = &[
+            (
+                "GET",
+                "/v1/projects/p/operations/x",
+                Ok(("Get", "projects/p/operations/x")),
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations/a/b",
+                Ok(("Get", "projects/p/operations/a/b")),
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations/special",
+                Ok(("Special", "projects/p/operations/special")),
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations",
+                Ok(("List", "projects/p")),
+            ),
+            ("GET", "/v1/other/thing", Ok(("Generic", "other/thing"))),
+            (
+                "GET",
+                "/v1/projects/p/operations/x/x",
+                Ok(("StarOp", "projects/p/operations/x")),
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/x:cancel",
+                Ok(("Cancel", "projects/p/operations/x")),
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/a/b:cancel",
+                Ok(("Cancel", "projects/p/operations/a/b")),
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/x:wait",
+                Ok(("Wait", "projects/p/operations/x")),
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/x",
+                Ok(("Update", "projects/p/operations/x")),
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/x:other",
+                Ok(("Update", "projects/p/operations/x:other")),
+            ),
+            (
+                "DELETE",
+                "/v1/projects/p/operations/x",
+                Ok(("Delete", "projects/p/operations/x")),
+            ),
+            (
+                "DELETE",
+                "/v1/projects/p/operations/x:cancel",
+                Ok(("Delete", "projects/p/operations/x:cancel")),
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations/x?alt=json",
+                Ok(("Get", "projects/p/operations/x")),
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations/x%3Ay",
+                Ok(("Get", "projects/p/operations/x:y")),
+            ),
+            ("PUT", "/v1/projects/p/operations/x", Err(405)),
+            ("DELETE", "/v1/projects/p/operations", Err(405)),
+            ("get", "/v1/projects/p/operations/x", Err(405)),
+            ("GET", "/v2/x", Err(404)),
+            ("GET", "", Err(404)),
+            ("GET", "/", Err(404)),
+            ("GET", "/v1", Err(404)),
+            ("POST", "/v1/projects/p/operations/%ZZ:cancel", Err(404)),
+        ];
+        for (method, path, expected) in cases {
+            match (router.route(method, path), expected) {
+                (Ok(m), Ok((binding, name))) => {
+                    assert_eq!(m.binding.method, *binding, "{method} {path}");
+                    assert_eq!(m.variables, vec![("name".to_string(), name.to_string())]);
+                    assert!(std::ptr::eq(m.compiled.binding(), m.binding));
+                }
+                (Err(e), Err(status)) => {
+                    assert_eq!(e.status().as_u16(), *status, "{method} {path}: {e}")
+                }
+                (got, want) => panic!("{method} {path}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn method_not_allowed_lists_methods() {
+        let err = router()
+            .route("PUT", "/v1/projects/p/operations/x")
+            .unwrap_err();
+        match &err {
+            RouteError::MethodNotAllowed { allowed, .. } => {
+                assert_eq!(allowed, &vec!["GET", "DELETE", "POST"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("PUT"));
+    }
+
+    /// The templates of the protos' own annotations and of the Earth Engine rules.
+    static EARTH_ENGINE: &[HttpBinding] = &[
+        b("Get", "GET", "/v1/{name=operations/**}"),
+        b("List", "GET", "/v1/{name=operations}"),
+        b("Cancel", "POST", "/v1/{name=operations/**}:cancel"),
+        b("Delete", "DELETE", "/v1/{name=operations/**}"),
+        b("EeGet", "GET", "/v1beta/{name=projects/*/operations/**}"),
+        b("EeList", "GET", "/v1beta/{name=projects/*}/operations"),
+        b(
+            "EeCancel",
+            "POST",
+            "/v1beta/{name=projects/*/operations/**}:cancel",
+        ),
+        b(
+            "EeWait",
+            "POST",
+            "/v1beta/{name=projects/*/operations/**}:wait",
+        ),
+        b("EeGetV1", "GET", "/v1/{name=projects/*/operations/**}"),
+        b("EeListV1", "GET", "/v1/{name=projects/*}/operations"),
+    ];
+
+    #[test]
+    fn earth_engine_and_generic_bindings_coexist() {
+        let router = match Router::new(EARTH_ENGINE) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        };
+        let cases: &[RouteCase] = &[
+            ("GET", "/v1/operations", Ok(("List", "operations"))),
+            ("GET", "/v1/operations/x", Ok(("Get", "operations/x"))),
+            (
+                "POST",
+                "/v1/operations/x:cancel",
+                Ok(("Cancel", "operations/x")),
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations",
+                Ok(("EeListV1", "projects/p")),
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations/x",
+                Ok(("EeGetV1", "projects/p/operations/x")),
+            ),
+            (
+                "GET",
+                "/v1beta/projects/p/operations",
+                Ok(("EeList", "projects/p")),
+            ),
+            (
+                "POST",
+                "/v1beta/projects/p/operations/x:wait",
+                Ok(("EeWait", "projects/p/operations/x")),
+            ),
+            ("POST", "/v1beta/projects/p/operations/x", Err(405)),
+            ("GET", "/v1alpha/projects/p/operations", Err(404)),
+        ];
+        for (method, path, expected) in cases {
+            match (router.route(method, path), expected) {
+                (Ok(m), Ok((binding, name))) => {
+                    assert_eq!(m.binding.method, *binding, "{method} {path}");
+                    assert_eq!(m.variables, vec![("name".to_string(), name.to_string())]);
+                }
+                (Err(e), Err(status)) => assert_eq!(e.status().as_u16(), *status, "{path}"),
+                (got, want) => panic!("{method} {path}: got {got:?}, want {want:?}"),
+            }
+        }
+        let list = router
+            .find("List", "v1")
+            .map(|c| c.template().expand(|_| Some("operations")));
+        assert_eq!(list, Some(Ok("/v1/operations".to_string())));
+    }
+
+    #[test]
+    fn find_and_errors() {
+        let router = router();
+        let cancel = router
+            .find("Cancel", "v1")
+            .map(|c| c.template().to_string());
+        assert_eq!(
+            cancel.as_deref(),
+            Some("/v1/{name=projects/*/operations/**}:cancel")
+        );
+        assert!(router.find("Cancel", "v1beta").is_none());
+        assert!(router.find("Nope", "v1").is_none());
+        assert_eq!(router.bindings().len(), BINDINGS.len());
+
+        static BAD: &[HttpBinding] = &[b("Bad", "GET", "/v1/{name=**}/x")];
+        let err = Router::new(BAD).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            &crate::transcode::TemplateErrorKind::DeepWildcardNotLast
+        );
+    }
+}

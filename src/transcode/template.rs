@@ -297,13 +297,13 @@ impl PathTemplate {
         if let Some(Item::Anonymous(seg)) =
             self.items.iter().find(|i| matches!(i, Item::Anonymous(_)))
         {
-            return Err(ExpandError {
+            return Err(ExpandError(Box::new(ExpandErrorInner {
                 field: String::new(),
                 value: None,
                 pattern: seg.to_string(),
                 expected: seg.to_string(),
                 kind: ExpandErrorKind::AnonymousWildcard,
-            });
+            })));
         }
         let mut values = Vec::with_capacity(self.variables.len());
         let mut capacity = self.text.len();
@@ -362,10 +362,20 @@ impl PathTemplate {
     /// # Ok::<(), eeops::transcode::TemplateError>(())
     /// ```
     pub fn match_path(&self, path: &str) -> Option<Vec<(String, String)>> {
-        let mut spans = vec![(0usize, 0usize); self.variables.len()];
-        let body = self.match_raw(path, &mut spans)?;
-        let mut out = Vec::with_capacity(self.variables.len());
-        for (var, &(start, end)) in self.variables.iter().zip(&spans) {
+        // Spans live on the stack for the usual handful of variables, so a path that does
+        // not match costs no allocation.
+        let count = self.variables.len();
+        let mut small = [(0usize, 0usize); 4];
+        let mut large = Vec::new();
+        let spans: &mut [(usize, usize)] = if count <= small.len() {
+            &mut small[..count]
+        } else {
+            large.resize(count, (0, 0));
+            &mut large
+        };
+        let body = self.match_raw(path, spans)?;
+        let mut out = Vec::with_capacity(count);
+        for (var, &(start, end)) in self.variables.iter().zip(spans.iter()) {
             let value = decode(&body[start..end], var.multi)?;
             let valid = if var.multi {
                 value
@@ -676,7 +686,10 @@ impl fmt::Display for ExpandErrorKind {
 /// # Ok::<(), eeops::transcode::TemplateError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ExpandError {
+pub struct ExpandError(Box<ExpandErrorInner>);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ExpandErrorInner {
     field: String,
     value: Option<String>,
     pattern: String,
@@ -686,58 +699,58 @@ pub struct ExpandError {
 
 impl ExpandError {
     fn new(var: &Variable, value: Option<&str>, kind: ExpandErrorKind) -> Self {
-        ExpandError {
+        ExpandError(Box::new(ExpandErrorInner {
             field: var.field_path.clone(),
             value: value.map(str::to_owned),
             pattern: var.pattern.clone(),
             expected: var.expected.clone(),
             kind,
-        }
+        }))
     }
 
     /// The field path of the refused variable.
     pub fn field(&self) -> &str {
-        &self.field
+        &self.0.field
     }
 
     /// The refused value (`None` when the value was missing).
     pub fn value(&self) -> Option<&str> {
-        self.value.as_deref()
+        self.0.value.as_deref()
     }
 
     /// The variable's pattern, e.g. `projects/*/operations/**`.
     pub fn pattern(&self) -> &str {
-        &self.pattern
+        &self.0.pattern
     }
 
     /// The readable form of the pattern, e.g. `projects/{project}/operations/{operation}`.
     pub fn expected(&self) -> &str {
-        &self.expected
+        &self.0.expected
     }
 
     /// What is wrong with the value.
     pub fn kind(&self) -> &ExpandErrorKind {
-        &self.kind
+        &self.0.kind
     }
 }
 
 impl fmt::Display for ExpandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.value {
-            None if self.kind == ExpandErrorKind::AnonymousWildcard => write!(
+        match &self.0.value {
+            None if self.0.kind == ExpandErrorKind::AnonymousWildcard => write!(
                 f,
                 "cannot expand: the template has `{}` outside any variable",
-                self.pattern
+                self.0.pattern
             ),
             None => write!(
                 f,
                 "field `{}` has no value; expected {} (pattern `{}`)",
-                self.field, self.expected, self.pattern
+                self.0.field, self.0.expected, self.0.pattern
             ),
             Some(value) => write!(
                 f,
                 "field `{}`: `{}` is not of the form {} (pattern `{}`): {}",
-                self.field, value, self.expected, self.pattern, self.kind
+                self.0.field, value, self.0.expected, self.0.pattern, self.0.kind
             ),
         }
     }
@@ -1032,5 +1045,452 @@ impl<'a> Parser<'a> {
             end: self.segments.len(),
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// (template, path, the variables if it matches)
+    type MatchCase = (
+        &'static str,
+        &'static str,
+        Option<&'static [(&'static str, &'static str)]>,
+    );
+    /// (template, canonical text, [(field, pattern)], verb)
+    type ParseCase = (
+        &'static str,
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        Option<&'static str>,
+    );
+    use super::*;
+    use proptest::prelude::*;
+
+    const CANCEL: &str = "/v1/{name=projects/*/operations/**}:cancel";
+
+    fn t(text: &str) -> PathTemplate {
+        match PathTemplate::parse(text) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn parse_valid() {
+        // (template, canonical text, [(field, pattern)], verb)
+        let cases: &[ParseCase] = &[
+            (
+                CANCEL,
+                CANCEL,
+                &[("name", "projects/*/operations/**")],
+                Some("cancel"),
+            ),
+            ("/v1/{name}", "/v1/{name}", &[("name", "*")], None),
+            ("/v1/{name=*}", "/v1/{name}", &[("name", "*")], None),
+            (
+                "/v1/{name=projects/*}/operations",
+                "/v1/{name=projects/*}/operations",
+                &[("name", "projects/*")],
+                None,
+            ),
+            (
+                "/v1/{a.b_c=x/*}/y/{d}:do",
+                "/v1/{a.b_c=x/*}/y/{d}:do",
+                &[("a.b_c", "x/*"), ("d", "*")],
+                Some("do"),
+            ),
+            ("/v1/*/x", "/v1/*/x", &[], None),
+            ("/v1/**", "/v1/**", &[], None),
+            ("/v1/{name=**}", "/v1/{name=**}", &[("name", "**")], None),
+            (
+                "/v1/operations:batchGet",
+                "/v1/operations:batchGet",
+                &[],
+                Some("batchGet"),
+            ),
+            ("/v1/{x=lit}", "/v1/{x=lit}", &[("x", "lit")], None),
+            (
+                "/v1/{_x9=**}:a-b",
+                "/v1/{_x9=**}:a-b",
+                &[("_x9", "**")],
+                Some("a-b"),
+            ),
+        ];
+        for &(text, canonical, vars, verb) in cases {
+            let parsed = t(text);
+            assert_eq!(parsed.to_string(), canonical, "{text}");
+            let got: Vec<(&str, &str)> = parsed
+                .variables()
+                .iter()
+                .map(|v| (v.field_path(), v.pattern()))
+                .collect();
+            assert_eq!(got, vars, "{text}");
+            assert_eq!(parsed.verb(), verb, "{text}");
+            // The canonical text parses to the same template.
+            assert_eq!(t(canonical), parsed, "{text}");
+        }
+    }
+
+    #[test]
+    fn parse_invalid() {
+        use TemplateErrorKind as K;
+        let cases: &[(&str, usize, TemplateErrorKind)] = &[
+            ("v1/x", 0, K::MissingLeadingSlash),
+            ("", 0, K::MissingLeadingSlash),
+            ("/v1/{name", 4, K::UnclosedBrace),
+            ("/v1/{name=projects/*", 4, K::UnclosedBrace),
+            ("/v1/name}", 8, K::UnopenedBrace),
+            ("/v1/}", 4, K::UnopenedBrace),
+            ("/v1/**/x", 4, K::DeepWildcardNotLast),
+            ("/v1/{name=**}/x", 10, K::DeepWildcardNotLast),
+            ("/v1/{a=**}/{b}", 7, K::DeepWildcardNotLast),
+            ("/v1/{a=x/**/y}", 9, K::DeepWildcardNotLast),
+            ("/v1/{a={b}}", 7, K::NestedVariable),
+            ("/v1/{a=x/{b}}", 9, K::NestedVariable),
+            ("/v1//x", 4, K::EmptySegment),
+            ("/v1/", 4, K::EmptySegment),
+            ("/", 1, K::EmptySegment),
+            ("/v1/{a=x//y}", 9, K::EmptySegment),
+            ("/v1/{a=}", 7, K::EmptySegment),
+            ("/v1/:verb", 4, K::EmptySegment),
+            ("/v1/{a}/{a}", 9, K::DuplicateVariable("a".into())),
+            ("/v1/{a}/{a.b}", 9, K::DuplicateVariable("a.b".into())),
+            ("/v1/{}", 5, K::EmptyFieldPath),
+            ("/v1/{=x}", 5, K::EmptyFieldPath),
+            ("/v1/{1a}", 5, K::BadIdentifier),
+            ("/v1/{a..b}", 7, K::BadIdentifier),
+            ("/v1/{a-b}", 6, K::BadIdentifier),
+            ("/v1/{a.}", 7, K::BadIdentifier),
+            ("/v1/x:", 5, K::EmptyVerb),
+            ("/v1/x:/y", 6, K::UnexpectedChar('/')),
+            ("/v1/a*", 5, K::PartialWildcard),
+            ("/v1/*a", 4, K::PartialWildcard),
+            ("/v1/***", 4, K::PartialWildcard),
+            ("/v1/./x", 4, K::DotSegment),
+            ("/v1/{a=..}", 7, K::DotSegment),
+            ("/v1/{a=x:y}", 8, K::UnexpectedChar(':')),
+            ("/v1/a b", 5, K::UnexpectedChar(' ')),
+        ];
+        for (text, position, kind) in cases {
+            match PathTemplate::parse(text) {
+                Ok(p) => panic!("{text:?} parsed as {p}"),
+                Err(e) => {
+                    assert_eq!((e.position(), e.kind()), (*position, kind), "{text:?}: {e}");
+                    assert!(e.to_string().contains(&format!("byte {position}")));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn expand_cases() {
+        use ExpandErrorKind as K;
+        const LIST: &str = "/v1/{name=projects/*}/operations";
+        const SINGLE: &str = "/v1/{id}/x";
+        let cases: &[(&str, &str, Result<&str, K>)] = &[
+            (
+                CANCEL,
+                "projects/p/operations/x",
+                Ok("/v1/projects/p/operations/x:cancel"),
+            ),
+            (
+                CANCEL,
+                "projects/p/operations/a/b",
+                Ok("/v1/projects/p/operations/a/b:cancel"),
+            ),
+            (
+                CANCEL,
+                "projects/p/operations/x:y",
+                Ok("/v1/projects/p/operations/x%3Ay:cancel"),
+            ),
+            (
+                CANCEL,
+                "projects/p/operations/a b",
+                Ok("/v1/projects/p/operations/a%20b:cancel"),
+            ),
+            (
+                CANCEL,
+                "projects/p/operations/100%",
+                Ok("/v1/projects/p/operations/100%25:cancel"),
+            ),
+            (
+                CANCEL,
+                "projects/p/operations/a?b#c",
+                Ok("/v1/projects/p/operations/a%3Fb%23c:cancel"),
+            ),
+            (
+                CANCEL,
+                "projects/p/operations/é",
+                Ok("/v1/projects/p/operations/%C3%A9:cancel"),
+            ),
+            (
+                CANCEL,
+                "projects/p/operations/a%2Fb",
+                Ok("/v1/projects/p/operations/a%252Fb:cancel"),
+            ),
+            (
+                CANCEL,
+                "projects/my project/operations/x",
+                Ok("/v1/projects/my%20project/operations/x:cancel"),
+            ),
+            (
+                CANCEL,
+                "operations/x",
+                Err(K::LiteralMismatch {
+                    index: 0,
+                    expected: "projects".into(),
+                }),
+            ),
+            (CANCEL, "projects/p/operations", Err(K::TooFewSegments)),
+            (CANCEL, "projects/p", Err(K::TooFewSegments)),
+            (
+                CANCEL,
+                "projects//operations/x",
+                Err(K::EmptySegment { index: 1 }),
+            ),
+            (CANCEL, "", Err(K::Empty)),
+            (
+                CANCEL,
+                "projects/p/operations/x/../y",
+                Err(K::DotSegment { index: 4 }),
+            ),
+            (
+                CANCEL,
+                "projects/./operations/x",
+                Err(K::DotSegment { index: 1 }),
+            ),
+            (
+                CANCEL,
+                "projects/p/operations/.",
+                Err(K::DotSegment { index: 3 }),
+            ),
+            (
+                CANCEL,
+                "projects/p/operations/x/",
+                Err(K::EmptySegment { index: 4 }),
+            ),
+            (
+                CANCEL,
+                "/projects/p/operations/x",
+                Err(K::EmptySegment { index: 0 }),
+            ),
+            (
+                CANCEL,
+                "projects/p/jobs/x",
+                Err(K::LiteralMismatch {
+                    index: 2,
+                    expected: "operations".into(),
+                }),
+            ),
+            (LIST, "projects/p", Ok("/v1/projects/p/operations")),
+            (LIST, "projects/a/b", Err(K::TooManySegments)),
+            (LIST, "projects/..", Err(K::DotSegment { index: 1 })),
+            (SINGLE, "a/b", Ok("/v1/a%2Fb/x")),
+            (SINGLE, "a:b c", Ok("/v1/a%3Ab%20c/x")),
+            (SINGLE, "~-._09AZaz", Ok("/v1/~-._09AZaz/x")),
+            (SINGLE, "?#%", Ok("/v1/%3F%23%25/x")),
+            (SINGLE, "..", Err(K::DotSegment { index: 0 })),
+            (SINGLE, ".", Err(K::DotSegment { index: 0 })),
+            (SINGLE, "", Err(K::Empty)),
+            ("/v1/{x=lit}", "lit", Ok("/v1/lit")),
+            (
+                "/v1/{x=lit}",
+                "other",
+                Err(K::LiteralMismatch {
+                    index: 0,
+                    expected: "lit".into(),
+                }),
+            ),
+        ];
+        for (template, value, expected) in cases {
+            let got = t(template).expand(|_| Some(*value));
+            match (got, expected) {
+                (Ok(path), Ok(want)) => assert_eq!(path, *want, "{template} {value:?}"),
+                (Err(e), Err(kind)) => {
+                    assert_eq!(e.kind(), kind, "{template} {value:?}");
+                    assert_eq!(e.value(), Some(*value));
+                    let text = e.to_string();
+                    assert!(text.contains(&format!("`{value}`")), "{text}");
+                    assert!(text.contains(e.pattern()), "{text}");
+                }
+                (got, want) => panic!("{template} {value:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn expand_error_messages() {
+        let e = t(CANCEL).expand(|_| Some("operations/x")).unwrap_err();
+        assert_eq!(e.field(), "name");
+        assert_eq!(
+            e.to_string(),
+            "field `name`: `operations/x` is not of the form \
+             projects/{project}/operations/{operation} (pattern `projects/*/operations/**`): \
+             segment 0 should be `projects`"
+        );
+        let e = t(CANCEL).expand(|_| None::<String>).unwrap_err();
+        assert_eq!(e.kind(), &ExpandErrorKind::Missing);
+        assert_eq!(e.value(), None);
+        assert!(e.to_string().contains("has no value"));
+        assert_eq!(t("/v1/{id}").variables()[0].expected_form(), "{id}");
+        let e = t("/v1/*/{x}").expand(|_| Some("a")).unwrap_err();
+        assert_eq!(e.kind(), &ExpandErrorKind::AnonymousWildcard);
+        // Several variables: each looked up by its own field path.
+        let two = t("/v1/{a.b}/x/{c=y/**}:go");
+        let path = two.expand(|f| match f {
+            "a.b" => Some("1 2"),
+            "c" => Some("y/z/w"),
+            _ => None,
+        });
+        assert_eq!(path.unwrap(), "/v1/1%202/x/y/z/w:go");
+    }
+
+    #[test]
+    fn match_cases() {
+        const GET: &str = "/v1/{name=projects/*/operations/**}";
+        const SINGLE: &str = "/v1/{id}/x";
+        let cases: &[MatchCase] = &[
+            (
+                CANCEL,
+                "/v1/projects/p/operations/a/b:cancel",
+                Some(&[("name", "projects/p/operations/a/b")]),
+            ),
+            (
+                CANCEL,
+                "/v1/projects/p/operations/a%2Fb:cancel",
+                Some(&[("name", "projects/p/operations/a%2Fb")]),
+            ),
+            (
+                CANCEL,
+                "/v1/projects/p/operations/a%2fb:cancel",
+                Some(&[("name", "projects/p/operations/a%2fb")]),
+            ),
+            (
+                CANCEL,
+                "/v1/projects/p/operations/a%252Fb:cancel",
+                Some(&[("name", "projects/p/operations/a%2Fb")]),
+            ),
+            (
+                CANCEL,
+                "/v1/projects/p/operations/x%3Ay:cancel",
+                Some(&[("name", "projects/p/operations/x:y")]),
+            ),
+            (
+                CANCEL,
+                "/v1/projects/p/operations/x:y:cancel",
+                Some(&[("name", "projects/p/operations/x:y")]),
+            ),
+            (
+                CANCEL,
+                "/v1/projects/p/operations/%C3%A9%20%3F:cancel",
+                Some(&[("name", "projects/p/operations/é ?")]),
+            ),
+            (CANCEL, "/v1/projects/p/operations/x", None),
+            (CANCEL, "/v1/projects/p/operations/x:wait", None),
+            (CANCEL, "/v1/projects/p/operations:cancel", None),
+            (CANCEL, "/v1/projects//operations/x:cancel", None),
+            (CANCEL, "/v1/projects/p/operations/x/:cancel", None),
+            (CANCEL, "/v1/projects/p/operations/%ZZ:cancel", None),
+            (CANCEL, "/v1/projects/p/operations/%4:cancel", None),
+            (CANCEL, "/v1/projects/p/operations/%FF:cancel", None),
+            (CANCEL, "/v1/projects/p/operations/..:cancel", None),
+            (CANCEL, "/v1/projects/p/operations/%2E:cancel", None),
+            (CANCEL, "v1/projects/p/operations/x:cancel", None),
+            (CANCEL, "/v1/projects/p/operations/x:cancel/y", None),
+            (
+                CANCEL,
+                "/v1/projects/p/operations/x:%63ancel",
+                Some(&[("name", "projects/p/operations/x")]),
+            ),
+            (
+                GET,
+                "/v1/projects/p/operations/x:cancel",
+                Some(&[("name", "projects/p/operations/x:cancel")]),
+            ),
+            (
+                GET,
+                "/v1/projects/p/operations/x",
+                Some(&[("name", "projects/p/operations/x")]),
+            ),
+            (GET, "/v2/projects/p/operations/x", None),
+            (GET, "/v1/jobs/p/operations/x", None),
+            (SINGLE, "/v1/a%2Fb/x", Some(&[("id", "a/b")])),
+            (SINGLE, "/v1/a%2fb/x", Some(&[("id", "a/b")])),
+            (SINGLE, "/v1/a%20b/x", Some(&[("id", "a b")])),
+            (SINGLE, "/v1/a%252F/x", Some(&[("id", "a%2F")])),
+            (SINGLE, "/v1/a/x/x", None),
+            (SINGLE, "/v1//x", None),
+            (SINGLE, "/v1/a/y", None),
+            ("/v1/{id}", "/v1/", None),
+            ("/v1/{id}", "/%761/abc", Some(&[("id", "abc")])),
+            ("/v1/*/x", "/v1/anything/x", Some(&[])),
+            ("/v1/**", "/v1/a/b/c", Some(&[])),
+            (
+                "/v1/{a}/{b=x/*}",
+                "/v1/1/x/2",
+                Some(&[("a", "1"), ("b", "x/2")]),
+            ),
+        ];
+        for (template, path, expected) in cases {
+            let got = t(template).match_path(path);
+            let want = expected.map(|vars| {
+                vars.iter()
+                    .map(|(f, v)| (f.to_string(), v.to_string()))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(got, want, "{template} {path}");
+            assert_eq!(t(template).matches(path), want.is_some());
+        }
+    }
+
+    fn segment() -> impl Strategy<Value = String> {
+        prop::string::string_regex("([a-zA-Z0-9 %?#:é~._+=&@\\-]|%2F|%2f|%25|😀|\u{7f}){1,8}")
+            .expect("valid regex")
+            .prop_filter("not a dot segment", |s| s != "." && s != "..")
+    }
+
+    proptest! {
+        #[test]
+        fn expand_then_match_multi_segment(
+            project in segment(),
+            ids in prop::collection::vec(segment(), 1..4),
+        ) {
+            let template = t(CANCEL);
+            let name = format!("projects/{project}/operations/{}", ids.join("/"));
+            let path = template.expand(|_| Some(name.as_str())).unwrap();
+            let vars = template.match_path(&path);
+            prop_assert_eq!(vars, Some(vec![("name".to_string(), name)]));
+        }
+
+        #[test]
+        fn expand_then_match_single_segment(
+            id in any::<String>().prop_filter("valid", |s| !s.is_empty() && s != "." && s != ".."),
+            other in segment(),
+        ) {
+            let template = t("/v1/{parent=projects/*}/things/{id}:run");
+            let parent = format!("projects/{other}");
+            let path = template
+                .expand(|f| if f == "id" { Some(id.as_str()) } else { Some(parent.as_str()) })
+                .unwrap();
+            let vars = template.match_path(&path);
+            prop_assert_eq!(
+                vars,
+                Some(vec![("parent".to_string(), parent), ("id".to_string(), id)])
+            );
+        }
+
+        #[test]
+        fn matching_arbitrary_paths_never_panics(path in any::<String>()) {
+            let _ = t(CANCEL).match_path(&path);
+            let _ = t("/v1/{id}/x").match_path(&path);
+        }
+
+        #[test]
+        fn parsing_arbitrary_templates_never_panics(text in "[/{}=*.:a-c]{0,16}") {
+            if let Ok(parsed) = PathTemplate::parse(&text) {
+                // Whatever parses, prints back to something that parses the same.
+                prop_assert_eq!(t(&parsed.to_string()), parsed);
+            }
+        }
     }
 }

@@ -64,6 +64,8 @@ fn parse_item(item: Json) -> Result<Item, String> {
         return Err("expected an object".into());
     }
     if item.get("name").is_some() {
+        let mut item = item;
+        crate::server::rest::wrapped_empty_any(&mut item);
         let bytes = serde_json::to_vec(&item).map_err(|e| e.to_string())?;
         let op: Operation = crate::json::from_json(&bytes).map_err(|e| e.to_string())?;
         let name: crate::name::OperationName = op.name.parse().map_err(|e| format!("{e}"))?;
