@@ -64,6 +64,17 @@ impl Who {
         }
     }
 
+    /// The name `--clients` knows it by.
+    pub fn key(self) -> &'static str {
+        match self {
+            Who::FloorGrpc => "floor-grpc",
+            Who::EeopsGrpc => "eeops-grpc",
+            Who::FloorRest => "floor-rest",
+            Who::EeopsRest => "eeops-rest",
+            Who::Google => "google",
+        }
+    }
+
     /// Whether this client needs generic (`operations/{id}`) names.
     pub fn generic_names(self) -> bool {
         self == Who::Google

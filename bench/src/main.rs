@@ -43,6 +43,11 @@ pub struct Options {
     pub concurrency: Vec<usize>,
     /// Which sections run: `latency`, `servers`, `bulk`.
     pub sections: Vec<String>,
+    /// Which clients the latency section runs (`floor-grpc`, `eeops-grpc`, `floor-rest`,
+    /// `eeops-rest`, `google`), e.g. to profile one.
+    pub clients: Vec<String>,
+    /// Which calls the latency and server sections run: `get`, `cancel`.
+    pub ops: Vec<String>,
 }
 
 impl Options {
@@ -96,11 +101,31 @@ impl Options {
                 .split(',')
                 .map(|s| s.trim().to_owned())
                 .collect(),
+            clients: get(
+                "--clients",
+                "EEOPS_BENCH_CLIENTS",
+                "floor-grpc,eeops-grpc,floor-rest,eeops-rest,google",
+            )
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .collect(),
+            ops: get("--ops", "EEOPS_BENCH_OPS", "get,cancel")
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .collect(),
         })
     }
 
     fn runs(&self, section: &str) -> bool {
         self.sections.iter().any(|s| s == section)
+    }
+
+    fn runs_client(&self, key: &str) -> bool {
+        self.clients.iter().any(|s| s == key)
+    }
+
+    fn runs_op(&self, op: &str) -> bool {
+        self.ops.iter().any(|s| s == op)
     }
 }
 
@@ -155,5 +180,7 @@ USAGE: cargo run --release -p eeops-bench -- [FLAGS]
   --bulk-concurrency L   concurrencies of bulk cancel (16,64,256)
   --concurrency L        concurrencies of the latency and server runs (1,64)
   --sections L           latency,servers,bulk (all)
+  --clients L            floor-grpc,eeops-grpc,floor-rest,eeops-rest,google (all; latency only)
+  --ops L                get,cancel (both; latency and servers)
 
 Each flag may also come from EEOPS_BENCH_<FLAG> (e.g. EEOPS_BENCH_SECS=0.5).";

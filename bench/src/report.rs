@@ -130,6 +130,9 @@ async fn latency(options: &Options, child: &Child) -> Result<(), String> {
         for op in OPS {
             for &concurrency in &options.concurrency {
                 for (index, who) in WHO.into_iter().enumerate() {
+                    if !options.runs_client(who.key()) || !options.runs_op(op.label()) {
+                        continue;
+                    }
                     eprintln!(
                         "latency round {}/{}: {} c={concurrency} {}",
                         round + 1,
@@ -283,7 +286,10 @@ async fn servers(options: &Options, child: &Child) -> Result<(), String> {
             for &concurrency in &options.concurrency {
                 for (index, target) in targets.iter().enumerate() {
                     for grpc in [true, false] {
-                        if (grpc && !target.grpc) || (!grpc && !target.rest) {
+                        if (grpc && !target.grpc)
+                            || (!grpc && !target.rest)
+                            || !options.runs_op(op.label())
+                        {
                             continue;
                         }
                         eprintln!(
@@ -428,7 +434,7 @@ async fn bulk(options: &Options, child: &mut Child) -> Result<(), String> {
                         };
                         cancel_all_raw(&caller, names, concurrency).await
                     }
-                    BulkWho::EeopsGrpc | BulkWho::EeopsRest => {
+                    _ => {
                         let w = if who == BulkWho::EeopsGrpc {
                             Who::EeopsGrpc
                         } else {
@@ -439,8 +445,8 @@ async fn bulk(options: &Options, child: &mut Child) -> Result<(), String> {
                         };
                         let started = Instant::now();
                         let outcome = client.cancel_many(names.iter(), concurrency).await;
-                        let elapsed = started.elapsed();
-                        (elapsed, outcome.iter().filter(|(_, r)| r.is_err()).count())
+                        let failed = outcome.iter().filter(|(_, r)| r.is_err()).count();
+                        (started.elapsed(), failed)
                     }
                 };
                 if errors > 0 {
