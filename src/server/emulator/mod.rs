@@ -38,7 +38,7 @@
 //! emu.advance(Duration::from_secs(60));
 //! let op = emu.operation(&name).unwrap();
 //! assert!(op.done);
-//! assert!(op.response.is_some());
+//! assert!(matches!(op.result, Some(eeops::pb::google::longrunning::operation::Result::Response(_))));
 //! assert_eq!(emu.effects(&name).completions, 1);
 //! ```
 
@@ -760,7 +760,7 @@ fn advance_locked(st: &mut Store, config: &EmulatorConfig, by: Duration) {
     if by.is_zero() {
         return;
     }
-    st.now += by;
+    st.now = st.now.checked_add(by).unwrap_or(st.now);
     let now = st.now;
     let speed = if config.progress_per_tick.is_finite() && config.progress_per_tick > 0.0 {
         config.progress_per_tick
@@ -793,7 +793,8 @@ fn advance_locked(st: &mut Store, config: &EmulatorConfig, by: Duration) {
             }
             entry.meta.start_time = Some(timestamp(now.checked_sub(left).unwrap_or(now)));
         }
-        entry.worked += left.mul_f64(speed);
+        let work = Duration::try_from_secs_f64(left.as_secs_f64() * speed).unwrap_or(Duration::MAX);
+        entry.worked = entry.worked.saturating_add(work);
         entry.meta.update_time = Some(timestamp(now));
         if entry.worked >= entry.work {
             let end = match entry.outcome {

@@ -24,7 +24,7 @@ pub(super) enum Item {
     /// A task spec with its starting point.
     Task {
         project: String,
-        spec: TaskSpec,
+        spec: Box<TaskSpec>,
         start: Start,
     },
 }
@@ -130,22 +130,19 @@ fn parse_item(item: Json) -> Result<Item, String> {
             .filter(|s| *s != State::Unspecified)
             .ok_or_else(|| format!("unknown state `{s}`"))?,
     };
-    let error = match item.get("error") {
-        Some(e) => Some(Status {
-            code: e
-                .get("code")
-                .and_then(Json::as_i64)
-                .and_then(|c| i32::try_from(c).ok())
-                .unwrap_or(Code::Internal as i32),
-            message: e
-                .get("message")
-                .and_then(Json::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            details: Vec::new(),
-        }),
-        None => None,
-    };
+    let error = item.get("error").map(|e| Status {
+        code: e
+            .get("code")
+            .and_then(Json::as_i64)
+            .and_then(|c| i32::try_from(c).ok())
+            .unwrap_or(Code::Internal as i32),
+        message: e
+            .get("message")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        details: Vec::new(),
+    });
     if let Some(e) = &error {
         spec.failure_code = Code::try_from(e.code).unwrap_or(Code::Internal);
         spec.failure_message.clone_from(&e.message);
@@ -157,7 +154,7 @@ fn parse_item(item: Json) -> Result<Item, String> {
         .clamp(0.0, 1.0);
     Ok(Item::Task {
         project,
-        spec,
+        spec: Box::new(spec),
         start: Start {
             state,
             progress,
@@ -173,7 +170,7 @@ pub(super) fn insert(st: &mut Store, item: Item) {
             spec,
             start,
         } => {
-            insert_task(st, &project, spec, Some(start));
+            insert_task(st, &project, *spec, Some(start));
         }
         Item::Operation { project, op, meta } => {
             let id = op
@@ -195,7 +192,11 @@ pub(super) fn insert(st: &mut Store, item: Item) {
                     (false, State::Unspecified, _) => State::Pending,
                     (false, s, _) => s,
                 },
-                progress: meta.progress,
+                progress: if meta.progress.is_finite() {
+                    meta.progress.clamp(0.0, 1.0)
+                } else {
+                    0.0
+                },
                 error,
             };
             let spec = TaskSpec {
