@@ -321,8 +321,26 @@ impl fmt::Display for Error {
                     ErrorKind::Service => "service error",
                 };
                 write!(f, "{what}: {}", self.inner.message)?;
-                if let Some(src) = &self.inner.source {
-                    write!(f, ": {src}")?;
+                // The whole chain of causes, each once (libraries often repeat their
+                // source's text in their own).
+                let mut written = self.inner.message.clone();
+                let mut next: Option<&(dyn StdError + 'static)> = self
+                    .inner
+                    .source
+                    .as_deref()
+                    .map(|e| e as &(dyn StdError + 'static));
+                let mut depth = 0;
+                while let Some(src) = next {
+                    let text = src.to_string();
+                    if !text.is_empty() && !written.contains(&text) {
+                        write!(f, ": {text}")?;
+                        written.push_str(&text);
+                    }
+                    next = src.source();
+                    depth += 1;
+                    if depth > 16 {
+                        break;
+                    }
                 }
                 Ok(())
             }

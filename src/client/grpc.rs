@@ -137,14 +137,26 @@ where
 /// A status tonic made up from a local failure carries that failure as its source; one the
 /// server sent has none.
 fn grpc_error(method: OperationsMethod, status: tonic::Status) -> Error {
-    if status.source().is_none() {
+    let Some(source) = status.source() else {
         return Error::from(status);
-    }
-    match status.code() {
-        tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
-            Error::timeout(format!("{}: {}", method.name(), status.message())).caused_by(status)
+    };
+    // tonic's own Display of such a status is a debug dump: keep the causes' texts instead.
+    let mut causes: Vec<String> = Vec::new();
+    let mut next = Some(source);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !causes.iter().any(|c| c.contains(&text)) {
+            causes.push(text);
         }
-        _ => Error::transport(format!("{}: {}", method.name(), status.message()), status),
+        next = e.source();
+    }
+    let causes = causes.join(": ");
+    match status.code() {
+        tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => Error::timeout(format!(
+            "{} got no answer in time ({causes})",
+            method.name()
+        )),
+        _ => Error::transport(format!("{} failed", method.name()), causes),
     }
 }
 

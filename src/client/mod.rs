@@ -18,6 +18,8 @@
 //! The same against eeops' emulator, served on a local port (this example runs):
 //!
 //! ```
+//! # #[cfg(not(feature = "server"))] fn main() {}
+//! # #[cfg(feature = "server")]
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use eeops::client::{CancelOutcome, Client};
@@ -730,12 +732,14 @@ impl Client {
             .map_err(|e| Error::invalid_request(e.to_string()))
     }
 
-    /// Validates a collection (`projects/{project}`, a bare project id, or `""` for the
-    /// default project).
+    /// Validates a collection (`projects/{project}`, `projects/{project}/operations`, a bare
+    /// project id, or `""` for the default project).
     fn collection_name(&self, collection: &str) -> Result<String> {
         if self.inner.generic_names {
             return Ok(collection.to_owned());
         }
+        // `projects/p/operations` names the same collection.
+        let collection = collection.strip_suffix("/operations").unwrap_or(collection);
         let project = match collection.strip_prefix("projects/") {
             Some(p) => p,
             None if collection.is_empty() => self.inner.project.as_deref().unwrap_or_default(),

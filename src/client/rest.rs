@@ -169,7 +169,13 @@ impl RestTransport {
                 builder.body(bytes)
             }
             None => {
-                headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+                // Say "no body" outright where one could be expected.
+                if matches!(
+                    parts.method,
+                    http::Method::POST | http::Method::PUT | http::Method::PATCH
+                ) {
+                    headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+                }
                 builder
             }
         };
@@ -203,9 +209,9 @@ impl RestTransport {
         let (status, content_type, body) =
             self.send(method, request, routing_name, options).await?;
         if !(200..300).contains(&status) {
-            return Err(decode_error_body(status, &content_type, &body));
+            return Err(decode_error_body(method, status, &content_type, &body));
         }
-        check_json(status, &content_type, &body)?;
+        check_json(method, status, &content_type, &body)?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(Error::decode_http(
                 format!(
@@ -239,13 +245,13 @@ impl RestTransport {
         let (status, content_type, body) =
             self.send(method, request, routing_name, options).await?;
         if !(200..300).contains(&status) {
-            return Err(decode_error_body(status, &content_type, &body));
+            return Err(decode_error_body(method, status, &content_type, &body));
         }
         // `{}` is the usual answer; an empty body (e.g. 204) is fine too.
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
-        check_json(status, &content_type, &body)?;
+        check_json(method, status, &content_type, &body)?;
         match serde_json::from_slice::<Json>(&body) {
             Ok(Json::Object(_)) => Ok(()),
             _ => Err(Error::decode_http(
@@ -412,13 +418,19 @@ fn is_json_content_type(content_type: &str) -> bool {
 }
 
 /// A success must be JSON: a wrong content-type is refused even when the body would parse.
-fn check_json(status: u16, content_type: &str, body: &[u8]) -> Result<()> {
+fn check_json(
+    method: OperationsMethod,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+) -> Result<()> {
     if content_type.is_empty() || is_json_content_type(content_type) {
         return Ok(());
     }
     Err(Error::decode_http(
         format!(
-            "HTTP {status} with content-type `{content_type}`, expected application/json; body starts: {}",
+            "{}: HTTP {status} with content-type `{content_type}`, expected application/json; body starts: {}",
+            method.name(),
             excerpt(body)
         ),
         status,
@@ -427,7 +439,12 @@ fn check_json(status: u16, content_type: &str, body: &[u8]) -> Result<()> {
 
 /// Decodes a non-2xx answer: `{"error": {...}}` becomes a service error; anything else (a
 /// proxy's HTML page, say) a decode error with the status, content-type and an excerpt.
-pub(crate) fn decode_error_body(status: u16, content_type: &str, body: &[u8]) -> Error {
+pub(crate) fn decode_error_body(
+    method: OperationsMethod,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+) -> Error {
     if let Some(e) = parse_google_error(status, body) {
         return e;
     }
@@ -436,9 +453,20 @@ pub(crate) fn decode_error_body(status: u16, content_type: &str, body: &[u8]) ->
     } else {
         format!("a body that is not a JSON error: {}", excerpt(body))
     };
+    let content_type = if content_type.is_empty() {
+        "no content-type".to_owned()
+    } else {
+        format!("content-type `{content_type}`")
+    };
+    let note = if (300..400).contains(&status) {
+        " (redirects are not followed)"
+    } else {
+        ""
+    };
     Error::decode_http(
         format!(
-            "HTTP {status} ({}) with content-type `{content_type}` and {what}",
+            "{}: HTTP {status} ({}){note} with {content_type} and {what}",
+            method.name(),
             code_for_http_status(status).as_str_name()
         ),
         status,
@@ -492,7 +520,12 @@ mod tests {
         let body = br#"{"error":{"code":404,"message":"nope","status":"NOT_FOUND","details":[
             {"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"GONE","domain":"d"},
             {"@type":"type.googleapis.com/x.Unknown","a":1}]}}"#;
-        let e = decode_error_body(404, "application/json", body);
+        let e = decode_error_body(
+            OperationsMethod::GetOperation,
+            404,
+            "application/json",
+            body,
+        );
         assert!(e.is_not_found());
         assert_eq!(e.message(), "nope");
         assert_eq!(e.http_status(), Some(404));
@@ -504,13 +537,19 @@ mod tests {
 
         // No `status`: the HTTP status decides.
         let e = decode_error_body(
+            OperationsMethod::GetOperation,
             503,
             "application/json",
             br#"{"error":{"code":503,"message":"busy"}}"#,
         );
         assert!(e.is_retryable());
 
-        let e = decode_error_body(502, "text/html", b"<html><body>Bad Gateway</body></html>");
+        let e = decode_error_body(
+            OperationsMethod::GetOperation,
+            502,
+            "text/html",
+            b"<html><body>Bad Gateway</body></html>",
+        );
         assert!(e.is_decode());
         assert!(e.message().contains("502"), "{e}");
         assert!(e.message().contains("text/html"), "{e}");
@@ -522,6 +561,6 @@ mod tests {
         assert!(is_json_content_type("application/json; charset=utf-8"));
         assert!(is_json_content_type("application/problem+json"));
         assert!(!is_json_content_type("text/html"));
-        assert!(check_json(200, "text/plain", b"{}").is_err());
+        assert!(check_json(OperationsMethod::GetOperation, 200, "text/plain", b"{}").is_err());
     }
 }

@@ -386,6 +386,69 @@ mod tests {
         assert!(start.elapsed() <= Duration::from_secs(1) + Duration::from_millis(1));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn retry_info_sets_the_delay() {
+        use crate::pb::google::rpc::{RetryInfo, Status};
+        use prost::Message as _;
+        let info = RetryInfo {
+            retry_delay: Some(prost_types::Duration {
+                seconds: 7,
+                nanos: 0,
+            }),
+        };
+        let busy = || {
+            Error::service(Status {
+                code: Code::Unavailable as i32,
+                message: "busy".into(),
+                details: vec![prost_types::Any {
+                    type_url: "type.googleapis.com/google.rpc.RetryInfo".into(),
+                    value: info.encode_to_vec(),
+                }],
+            })
+        };
+        let r = retrier(RetryPolicy::default());
+        let start = Instant::now();
+        let out = r
+            .run(OperationsMethod::GetOperation, None, |_, attempt| {
+                let e = busy();
+                async move { if attempt == 1 { Err(e) } else { Ok(()) } }
+            })
+            .await;
+        assert!(out.is_ok());
+        assert_eq!(start.elapsed().as_secs(), 7);
+
+        // A delay past the overall limit: give up at once with the server's answer.
+        let r = retrier(RetryPolicy::default().with_time_limit(Some(Duration::from_secs(3))));
+        let start = Instant::now();
+        let err = r
+            .run(OperationsMethod::GetOperation, None, |_, _| {
+                let e = busy();
+                async move { Err::<(), _>(e) }
+            })
+            .await
+            .unwrap_err();
+        assert!(err.is_retryable());
+        assert_eq!(start.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_custom_decider_is_asked() {
+        let r = Retrier {
+            policy: RetryPolicy::default(),
+            decider: Arc::new(|_: OperationsMethod, attempt: u32, e: &Error| {
+                attempt < 3 && e.code() == Some(Code::ResourceExhausted)
+            }),
+        };
+        let calls = AtomicU32::new(0);
+        let _ = r
+            .run(OperationsMethod::ListOperations, None, |_, _| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err::<(), _>(Error::from_code(Code::ResourceExhausted, "quota")) }
+            })
+            .await;
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
     #[test]
     fn backoff_is_capped_and_jitter_stays_under_the_cap() {
         let p = RetryPolicy::default();
