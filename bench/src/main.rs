@@ -7,7 +7,7 @@
 //! alone.
 //!
 //! ```text
-//! cargo run --release -p eeops-bench -- [--secs 1] [--warmup 0.25] [--rounds 3]
+//! cargo run --release -p eeops-bench -- [--secs 0.75] [--warmup 0.2] [--rounds 3]
 //!     [--pool 1000] [--bulk 10000] [--bulk-concurrency 16,64,256]
 //!     [--concurrency 1,64] [--sections latency,servers,bulk]
 //! ```
@@ -80,8 +80,8 @@ impl Options {
                 .collect()
         };
         Ok(Options {
-            secs: secs(get("--secs", "EEOPS_BENCH_SECS", "1"), "--secs")?,
-            warmup: secs(get("--warmup", "EEOPS_BENCH_WARMUP", "0.25"), "--warmup")?,
+            secs: secs(get("--secs", "EEOPS_BENCH_SECS", "0.75"), "--secs")?,
+            warmup: secs(get("--warmup", "EEOPS_BENCH_WARMUP", "0.2"), "--warmup")?,
             rounds: count(get("--rounds", "EEOPS_BENCH_ROUNDS", "3"), "--rounds")?,
             pool: count(get("--pool", "EEOPS_BENCH_POOL", "1000"), "--pool")?,
             bulk: count(get("--bulk", "EEOPS_BENCH_BULK", "10000"), "--bulk")?,
@@ -172,8 +172,8 @@ const HELP: &str =
 
 USAGE: cargo run --release -p eeops-bench -- [FLAGS]
 
-  --secs S               measured seconds per configuration per round (1)
-  --warmup S             warm-up seconds before each measurement (0.25)
+  --secs S               measured seconds per configuration per round (0.75)
+  --warmup S             warm-up seconds before each measurement (0.2)
   --rounds N             rounds; figures are medians over rounds (3)
   --pool N               operations the get/cancel runs cycle through (1000)
   --bulk N               operations per bulk cancel (10000)
