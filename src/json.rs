@@ -172,6 +172,25 @@ fn lossy<M: ReflectMessage + Default>(
     keep_raw: bool,
 ) -> Result<(M, Vec<RawAny>), JsonError> {
     let desc = M::default().descriptor();
+    // The usual case: every `Any` is of a known type and fits it. Then one pass straight from
+    // the bytes gives the very message the walk below would, without building a JSON tree
+    // first and without decoding each `Any` twice (once to test it, once for real). Anything
+    // else fails this pass and takes the walk.
+    if let Ok(dynamic) = dynamic_from_json(desc.clone(), bytes, false)
+        && let Ok(message) = dynamic.transcode_to::<M>()
+    {
+        return Ok((message, Vec::new()));
+    }
+    lossy_walk(desc, bytes, keep_raw)
+}
+
+/// Parses `bytes` as a JSON tree, sets aside each `Any` that does not decode, decodes the
+/// rest, and puts placeholders where the set-aside values stood.
+fn lossy_walk<M: ReflectMessage + Default>(
+    desc: MessageDescriptor,
+    bytes: &[u8],
+    keep_raw: bool,
+) -> Result<(M, Vec<RawAny>), JsonError> {
     let mut value: Json = serde_json::from_slice(bytes)
         .map_err(|e| JsonError(format!("invalid JSON for {}: {e}", desc.full_name())))?;
     let mut raw = Vec::new();
@@ -368,6 +387,29 @@ mod tests {
         let kept: Status = from_json_keep_raw(body).unwrap();
         assert_eq!(raw_any_json(&kept.details[1]).unwrap()["a"], 1);
         assert_eq!(raw_any_json(&kept.details[0]), None);
+    }
+
+    /// The one-pass decoding of the usual case gives what the walk gives.
+    #[test]
+    fn fast_path_matches_the_walk() {
+        use crate::pb::google::longrunning::Operation;
+        let bodies: &[&[u8]] = &[
+            br#"{"name":"projects/p/operations/A","done":true,"response":{"@type":"type.googleapis.com/google.protobuf.Empty","value":{}}}"#,
+            br#"{"name":"projects/p/operations/B","metadata":{"@type":"type.googleapis.com/google.earthengine.v1.OperationMetadata","state":"RUNNING","progress":0.5,"createTime":"2024-01-02T03:04:05.678Z","stages":[{"displayName":"S","totalWorkUnits":"3"}],"unknownField":1},"error":{"code":1,"message":"Cancelled.","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"R"}]},"alsoUnknown":{}}"#,
+            br#"{"name":"operations/C","done":false}"#,
+        ];
+        for body in bodies {
+            let desc = Operation::default().descriptor();
+            let walked: (Operation, Vec<RawAny>) = lossy_walk(desc, body, true).unwrap();
+            let fast: (Operation, Vec<RawAny>) = lossy(body, true).unwrap();
+            assert_eq!(fast, walked, "{}", String::from_utf8_lossy(body));
+            assert!(fast.1.is_empty(), "{:?}", fast.1);
+        }
+        // Not the usual case: an unknown type still takes the walk.
+        let body = br#"{"name":"x","metadata":{"@type":"type.googleapis.com/x.Unknown","a":1}}"#;
+        let (op, raw): (Operation, _) = lossy(body, true).unwrap();
+        assert_eq!(raw.len(), 1);
+        assert_eq!(raw_any_json(op.metadata.as_ref().unwrap()).unwrap()["a"], 1);
     }
 }
 

@@ -513,6 +513,24 @@ impl Emulator {
         insert_task(&mut st, project, spec, None)
     }
 
+    /// Creates a task outside any project, named `operations/{ID}`: the form of the proto's
+    /// generic bindings (`/v1/{name=operations/**}`), which clients made for other Google APIs
+    /// (Google's Rust SDK among them) accept and Earth Engine names do not fit. It behaves as
+    /// any other task; it is listed only by a list of `operations` (every project).
+    ///
+    /// ```
+    /// use eeops::server::emulator::{Emulator, EmulatorConfig, TaskSpec};
+    ///
+    /// let emu = Emulator::new(EmulatorConfig::default().with_manual_clock(true));
+    /// let name = emu.start_generic_task(TaskSpec::default().with_id("GENERIC1"));
+    /// assert_eq!(name, "operations/GENERIC1");
+    /// assert!(!emu.operation(&name).unwrap().done);
+    /// ```
+    pub fn start_generic_task(&self, spec: TaskSpec) -> String {
+        let mut st = self.lock();
+        insert_task(&mut st, GENERIC, spec, None)
+    }
+
     /// Moves the emulated clock forward by `by`, advancing every operation (in real-time mode
     /// this adds to the time that passes by itself).
     pub fn advance(&self, by: Duration) {
@@ -617,6 +635,18 @@ fn new_id(rng: &mut StdRng) -> String {
         .collect()
 }
 
+/// The project of tasks named `operations/{ID}` (no real project is empty).
+const GENERIC: &str = "";
+
+/// `projects/{project}/operations/{id}`, or `operations/{id}` for [`GENERIC`].
+fn operation_name(project: &str, id: &str) -> String {
+    if project == GENERIC {
+        format!("operations/{id}")
+    } else {
+        format!("projects/{project}/operations/{id}")
+    }
+}
+
 /// Inserts a new task; `started` overrides the initial state (used by seeds).
 fn insert_task(
     st: &mut Store,
@@ -628,15 +658,12 @@ fn insert_task(
         Some(id) => id,
         None => loop {
             let id = new_id(&mut st.rng);
-            if !st
-                .ops
-                .contains_key(&format!("projects/{project}/operations/{id}"))
-            {
+            if !st.ops.contains_key(&operation_name(project, &id)) {
                 break id;
             }
         },
     };
-    let name = format!("projects/{project}/operations/{id}");
+    let name = operation_name(project, &id);
     let now = st.now;
     let mut meta = OperationMetadata {
         state: State::Pending as i32,

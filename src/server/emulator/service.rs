@@ -32,9 +32,18 @@ fn unavailable(when: &str) -> Status {
     ))
 }
 
-/// `projects/{p}/operations/{id}`: checks the shape (a gRPC caller is not held to it by a
+/// `projects/{p}/operations/{id}`, or `operations/{id}` (the generic form, see
+/// [`Emulator::start_generic_task`]): checks the shape (a gRPC caller is not held to it by a
 /// route).
 fn check_name(name: &str) -> Result<(), Status> {
+    if let Some(id) = name.strip_prefix("operations/")
+        && !id.is_empty()
+        && id
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..")
+    {
+        return Ok(());
+    }
     name.parse::<crate::name::OperationName>()
         .map(|_| ())
         .map_err(|e| Status::invalid_argument(e.to_string()))

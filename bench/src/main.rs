@@ -1,0 +1,186 @@
+//! eeops-bench: eeops' clients against the raw transports under them, Google's Rust SDK
+//! (`google-cloud-longrunning`), bulk cancel against the emulator's capacity, and the
+//! emulator against bare servers, all in one run. See `BENCHMARKS.md` at the repository root.
+//!
+//! The servers run in a child process (this same binary, `eeops-bench serve`), so the
+//! counting allocator and the peak-memory figures of the driver process are the clients'
+//! alone.
+//!
+//! ```text
+//! cargo run --release -p eeops-bench -- [--secs 0.75] [--warmup 0.2] [--rounds 3]
+//!     [--pool 1000] [--bulk 10000] [--bulk-concurrency 16,64,256]
+//!     [--concurrency 1,64] [--sections latency,servers,bulk]
+//! ```
+//!
+//! Every flag can also be set from the environment: `EEOPS_BENCH_SECS`, `EEOPS_BENCH_WARMUP`,
+//! `EEOPS_BENCH_ROUNDS`, `EEOPS_BENCH_POOL`, `EEOPS_BENCH_BULK`,
+//! `EEOPS_BENCH_BULK_CONCURRENCY`, `EEOPS_BENCH_CONCURRENCY`, `EEOPS_BENCH_SECTIONS`.
+
+mod alloc;
+mod clients;
+mod report;
+mod servers;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// What to run, from flags and the environment.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Measured time of one configuration in one round.
+    pub secs: Duration,
+    /// Unmeasured calls before each measurement.
+    pub warmup: Duration,
+    /// Rounds; each figure is the median of the rounds.
+    pub rounds: usize,
+    /// Operations the latency runs cycle through.
+    pub pool: usize,
+    /// Operations cancelled by one bulk run.
+    pub bulk: usize,
+    /// Concurrencies of the bulk runs.
+    pub bulk_concurrency: Vec<usize>,
+    /// Concurrencies of the latency and server runs.
+    pub concurrency: Vec<usize>,
+    /// Which sections run: `latency`, `servers`, `bulk`.
+    pub sections: Vec<String>,
+    /// Which clients the latency section runs (`floor-grpc`, `eeops-grpc`, `floor-rest`,
+    /// `eeops-rest`, `google`), e.g. to profile one.
+    pub clients: Vec<String>,
+    /// Which calls the latency and server sections run: `get`, `cancel`.
+    pub ops: Vec<String>,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Options, String> {
+        let get = |flag: &str, env: &str, default: &str| -> String {
+            let from_flag = args
+                .iter()
+                .position(|a| a == flag)
+                .and_then(|i| args.get(i + 1).cloned());
+            from_flag
+                .or_else(|| std::env::var(env).ok())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        let secs = |s: String, what: &str| {
+            s.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .map(Duration::from_secs_f64)
+                .ok_or(format!("{what}: expected seconds, got `{s}`"))
+        };
+        let count = |s: String, what: &str| {
+            s.parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(format!("{what}: expected a positive number, got `{s}`"))
+        };
+        let list = |s: String, what: &str| -> Result<Vec<usize>, String> {
+            s.split(',')
+                .map(|p| count(p.trim().to_owned(), what))
+                .collect()
+        };
+        Ok(Options {
+            secs: secs(get("--secs", "EEOPS_BENCH_SECS", "0.75"), "--secs")?,
+            warmup: secs(get("--warmup", "EEOPS_BENCH_WARMUP", "0.2"), "--warmup")?,
+            rounds: count(get("--rounds", "EEOPS_BENCH_ROUNDS", "3"), "--rounds")?,
+            pool: count(get("--pool", "EEOPS_BENCH_POOL", "1000"), "--pool")?,
+            bulk: count(get("--bulk", "EEOPS_BENCH_BULK", "10000"), "--bulk")?,
+            bulk_concurrency: list(
+                get(
+                    "--bulk-concurrency",
+                    "EEOPS_BENCH_BULK_CONCURRENCY",
+                    "16,64,256",
+                ),
+                "--bulk-concurrency",
+            )?,
+            concurrency: list(
+                get("--concurrency", "EEOPS_BENCH_CONCURRENCY", "1,64"),
+                "--concurrency",
+            )?,
+            sections: get("--sections", "EEOPS_BENCH_SECTIONS", "latency,servers,bulk")
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .collect(),
+            clients: get(
+                "--clients",
+                "EEOPS_BENCH_CLIENTS",
+                "floor-grpc,eeops-grpc,floor-rest,eeops-rest,google",
+            )
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .collect(),
+            ops: get("--ops", "EEOPS_BENCH_OPS", "get,cancel")
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .collect(),
+        })
+    }
+
+    fn runs(&self, section: &str) -> bool {
+        self.sections.iter().any(|s| s == section)
+    }
+
+    fn runs_client(&self, key: &str) -> bool {
+        self.clients.iter().any(|s| s == key)
+    }
+
+    fn runs_op(&self, op: &str) -> bool {
+        self.ops.iter().any(|s| s == op)
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{}", HELP);
+        return ExitCode::SUCCESS;
+    }
+    let serve = args.first().is_some_and(|a| a == "serve");
+    let options = match Options::parse(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("eeops-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("eeops-bench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = if serve {
+        runtime.block_on(servers::serve_child(options.pool))
+    } else {
+        runtime.block_on(report::run(options))
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("eeops-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const HELP: &str =
+    "eeops-bench: eeops against raw transports, google-cloud-longrunning and bare servers
+
+USAGE: cargo run --release -p eeops-bench -- [FLAGS]
+
+  --secs S               measured seconds per configuration per round (0.75)
+  --warmup S             warm-up seconds before each measurement (0.2)
+  --rounds N             rounds; figures are medians over rounds (3)
+  --pool N               operations the get/cancel runs cycle through (1000)
+  --bulk N               operations per bulk cancel (10000)
+  --bulk-concurrency L   concurrencies of bulk cancel (16,64,256)
+  --concurrency L        concurrencies of the latency and server runs (1,64)
+  --sections L           latency,servers,bulk (all)
+  --clients L            floor-grpc,eeops-grpc,floor-rest,eeops-rest,google (all; latency only)
+  --ops L                get,cancel (both; latency and servers)
+
+Each flag may also come from EEOPS_BENCH_<FLAG> (e.g. EEOPS_BENCH_SECS=0.5).";

@@ -1,0 +1,506 @@
+//! The run: every section, interleaved over rounds, and the Markdown tables.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::Options;
+use crate::clients::{Caller, Op, Sample, Who, cancel_all_raw, run_calls};
+use crate::servers::{self, Child, POOL};
+
+/// The medians of one configuration over the rounds.
+#[derive(Debug, Clone, Copy, Default)]
+struct Summary {
+    calls_per_sec: f64,
+    p50_us: f64,
+    p99_us: f64,
+    allocs_per_call: f64,
+    peak_mib: f64,
+    errors: usize,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+fn summarize(samples: &[Sample]) -> Summary {
+    let pick = |f: &dyn Fn(&Sample) -> f64| median(samples.iter().map(f).collect());
+    Summary {
+        calls_per_sec: pick(&|s| s.calls_per_sec()),
+        p50_us: pick(&|s| s.percentile(0.50).as_secs_f64() * 1e6),
+        p99_us: pick(&|s| s.percentile(0.99).as_secs_f64() * 1e6),
+        allocs_per_call: pick(&|s| s.allocs_per_call()),
+        peak_mib: pick(&|s| s.peak_kib.unwrap_or(0) as f64 / 1024.0),
+        errors: samples.iter().map(|s| s.errors).sum(),
+    }
+}
+
+fn note_errors(what: &str, sample: &Sample) {
+    if sample.errors > 0 {
+        eprintln!(
+            "  ! {what}: {} errors (first: {})",
+            sample.errors,
+            sample.first_error.as_deref().unwrap_or("?")
+        );
+    }
+}
+
+/// Machine facts for the report.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|v| v.trim_start_matches([' ', '\t', ':']).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into());
+    let mem = crate::alloc::status_field("/proc/meminfo", "MemTotal:")
+        .map(|k| format!("{:.1} GiB", k as f64 / 1024.0 / 1024.0))
+        .unwrap_or_else(|| "unknown".into());
+    format!("{cores} cores ({model}), {mem} memory")
+}
+
+const WHO: [Who; 5] = [
+    Who::FloorGrpc,
+    Who::EeopsGrpc,
+    Who::FloorRest,
+    Who::EeopsRest,
+    Who::Google,
+];
+
+type Key = (u8, usize, u8);
+
+fn key(op: Op, concurrency: usize, index: usize) -> Key {
+    (op as u8, concurrency, index as u8)
+}
+
+const OPS: [Op; 2] = [Op::Get, Op::Cancel];
+
+pub async fn run(options: Options) -> Result<(), String> {
+    let started = Instant::now();
+    eprintln!("eeops-bench: {options:?}");
+    let mut child = Child::start(options.pool).await?;
+    println!("# eeops-bench\n");
+    println!("Machine: {}.  ", machine());
+    println!(
+        "Settings: {:.2} s measured per configuration and round after {:.2} s of warm-up, \
+         {} rounds (figures are medians over rounds), pool of {} operations, bulk of {}.\n",
+        options.secs.as_secs_f64(),
+        options.warmup.as_secs_f64(),
+        options.rounds,
+        options.pool,
+        options.bulk
+    );
+    if options.runs("latency") {
+        latency(&options, &child).await?;
+    }
+    if options.runs("servers") {
+        servers(&options, &child).await?;
+    }
+    if options.runs("bulk") {
+        bulk(&options, &mut child).await?;
+    }
+    let server_peak = child.peak_kib().await.unwrap_or(0);
+    child.stop().await;
+    println!(
+        "Server process peak RSS: {:.1} MiB. Whole run: {:.0} s.",
+        server_peak as f64 / 1024.0,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn latency(options: &Options, child: &Child) -> Result<(), String> {
+    let ee = Arc::new(servers::ee_names(POOL, options.pool));
+    let generic = Arc::new(servers::generic_names(POOL, options.pool));
+    let mut results: BTreeMap<Key, Vec<Sample>> = BTreeMap::new();
+    for round in 0..options.rounds {
+        for op in OPS {
+            for &concurrency in &options.concurrency {
+                for (index, who) in WHO.into_iter().enumerate() {
+                    if !options.runs_client(who.key()) || !options.runs_op(op.label()) {
+                        continue;
+                    }
+                    eprintln!(
+                        "latency round {}/{}: {} c={concurrency} {}",
+                        round + 1,
+                        options.rounds,
+                        op.label(),
+                        who.label()
+                    );
+                    let caller = Caller::build(who, child.emulator).await?;
+                    let names = if who.generic_names() { &generic } else { &ee };
+                    let sample = run_calls(
+                        &caller,
+                        op,
+                        Arc::clone(names),
+                        concurrency,
+                        options.warmup,
+                        options.secs,
+                    )
+                    .await;
+                    note_errors(who.label(), &sample);
+                    results
+                        .entry(key(op, concurrency, index))
+                        .or_default()
+                        .push(sample);
+                }
+            }
+        }
+    }
+
+    println!("## Get and cancel: eeops against the floor and google-cloud-longrunning\n");
+    println!(
+        "Emulator in a separate process on loopback. The ratios compare with the floor of the \
+         same transport; allocations and peak RSS are the client process's.\n"
+    );
+    println!(
+        "| call | concurrency | client | calls/s | p50 µs | p99 µs | p50 / floor | calls/s / floor | allocs/call | peak RSS MiB |"
+    );
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    let mut checks = Vec::new();
+    for op in OPS {
+        for &concurrency in &options.concurrency {
+            let get = |who: Who| {
+                let index = WHO.iter().position(|w| *w == who).unwrap_or(0);
+                summarize(
+                    results
+                        .get(&key(op, concurrency, index))
+                        .map(Vec::as_slice)
+                        .unwrap_or_default(),
+                )
+            };
+            for who in WHO {
+                let s = get(who);
+                let floor = get(who.floor());
+                let errors = if s.errors > 0 {
+                    format!(" ({} errors)", s.errors)
+                } else {
+                    String::new()
+                };
+                println!(
+                    "| {} | {concurrency} | {}{errors} | {:.0} | {:.0} | {:.0} | {:.3} | {:.3} | {:.1} | {:.1} |",
+                    op.label(),
+                    who.label(),
+                    s.calls_per_sec,
+                    s.p50_us,
+                    s.p99_us,
+                    s.p50_us / floor.p50_us.max(1e-9),
+                    s.calls_per_sec / floor.calls_per_sec.max(1e-9),
+                    s.allocs_per_call,
+                    s.peak_mib
+                );
+                if matches!(who, Who::EeopsGrpc | Who::EeopsRest) {
+                    let ratio = s.p50_us / floor.p50_us.max(1e-9);
+                    checks.push((
+                        format!(
+                            "{} {} c={concurrency}: p50 {:.3}x the floor",
+                            who.label(),
+                            op.label(),
+                            ratio
+                        ),
+                        ratio <= 1.05,
+                        "<= 1.05x",
+                    ));
+                }
+            }
+            let rest = get(Who::EeopsRest);
+            let google = get(Who::Google);
+            let ratio = rest.calls_per_sec / google.calls_per_sec.max(1e-9);
+            checks.push((
+                format!(
+                    "eeops REST {} c={concurrency}: {ratio:.2}x google-cloud-longrunning's calls/s",
+                    op.label()
+                ),
+                ratio >= 1.5,
+                ">= 1.5x",
+            ));
+        }
+    }
+    println!();
+    print_checks(&checks);
+    Ok(())
+}
+
+fn print_checks(checks: &[(String, bool, &str)]) {
+    for (what, ok, target) in checks {
+        println!(
+            "- {} {what} (target {target})",
+            if *ok { "MET" } else { "MISSED" }
+        );
+    }
+    println!();
+}
+
+/// A server of the comparison, and the transports it answers.
+struct Target {
+    label: &'static str,
+    addr: SocketAddr,
+    grpc: bool,
+    rest: bool,
+}
+
+async fn servers(options: &Options, child: &Child) -> Result<(), String> {
+    let targets = [
+        Target {
+            label: "emulator (eeops::server::serve)",
+            addr: child.emulator,
+            grpc: true,
+            rest: true,
+        },
+        Target {
+            label: "fixed answer (eeops::server::serve)",
+            addr: child.trivial,
+            grpc: true,
+            rest: true,
+        },
+        Target {
+            label: "fixed answer (bare tonic)",
+            addr: child.bare_tonic,
+            grpc: true,
+            rest: false,
+        },
+        Target {
+            label: "fixed JSON (bare axum)",
+            addr: child.bare_axum,
+            grpc: false,
+            rest: true,
+        },
+    ];
+    let names = Arc::new(servers::ee_names(POOL, options.pool));
+    let mut results: BTreeMap<(u8, usize, usize, bool), Vec<Sample>> = BTreeMap::new();
+    for round in 0..options.rounds {
+        for op in OPS {
+            for &concurrency in &options.concurrency {
+                for (index, target) in targets.iter().enumerate() {
+                    for grpc in [true, false] {
+                        if (grpc && !target.grpc)
+                            || (!grpc && !target.rest)
+                            || !options.runs_op(op.label())
+                        {
+                            continue;
+                        }
+                        eprintln!(
+                            "servers round {}/{}: {} c={concurrency} {} {}",
+                            round + 1,
+                            options.rounds,
+                            op.label(),
+                            target.label,
+                            if grpc { "gRPC" } else { "REST" }
+                        );
+                        let caller = if grpc {
+                            Caller::tonic(target.addr).await?
+                        } else {
+                            Caller::reqwest(target.addr)?
+                        };
+                        let sample = run_calls(
+                            &caller,
+                            op,
+                            Arc::clone(&names),
+                            concurrency,
+                            options.warmup,
+                            options.secs,
+                        )
+                        .await;
+                        note_errors(target.label, &sample);
+                        results
+                            .entry((op as u8, concurrency, index, grpc))
+                            .or_default()
+                            .push(sample);
+                    }
+                }
+            }
+        }
+    }
+
+    println!("## The emulator against bare servers\n");
+    println!(
+        "Driven by the floor clients (tonic for gRPC, reqwest for REST). \"fixed answer\" is an \
+         `Operations` implementation that returns the emulator's operation without looking \
+         anything up; the bare servers have none of eeops' routing.\n"
+    );
+    println!(
+        "| call | concurrency | transport | server | calls/s | p50 µs | p99 µs | calls/s / bare |"
+    );
+    println!("|---|---:|---|---|---:|---:|---:|---:|");
+    let mut checks = Vec::new();
+    for op in OPS {
+        for &concurrency in &options.concurrency {
+            for grpc in [true, false] {
+                let bare_index = if grpc { 2 } else { 3 };
+                let get = |index: usize| {
+                    summarize(
+                        results
+                            .get(&(op as u8, concurrency, index, grpc))
+                            .map(Vec::as_slice)
+                            .unwrap_or_default(),
+                    )
+                };
+                let bare = get(bare_index);
+                for (index, target) in targets.iter().enumerate() {
+                    if (grpc && !target.grpc) || (!grpc && !target.rest) {
+                        continue;
+                    }
+                    let s = get(index);
+                    let ratio = s.calls_per_sec / bare.calls_per_sec.max(1e-9);
+                    println!(
+                        "| {} | {concurrency} | {} | {} | {:.0} | {:.0} | {:.0} | {:.3} |",
+                        op.label(),
+                        if grpc { "gRPC" } else { "REST" },
+                        target.label,
+                        s.calls_per_sec,
+                        s.p50_us,
+                        s.p99_us,
+                        ratio
+                    );
+                    if index == 0 {
+                        checks.push((
+                            format!(
+                                "emulator {} {} c={concurrency}: {ratio:.2}x the bare server's calls/s",
+                                if grpc { "gRPC" } else { "REST" },
+                                op.label()
+                            ),
+                            ratio >= 0.8,
+                            ">= 0.8x",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    println!();
+    print_checks(&checks);
+    Ok(())
+}
+
+/// How a bulk run cancels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BulkWho {
+    RawGrpc,
+    RawRest,
+    EeopsGrpc,
+    EeopsRest,
+}
+
+impl BulkWho {
+    fn label(self) -> &'static str {
+        match self {
+            BulkWho::RawGrpc => "floor: tonic client, shared queue",
+            BulkWho::RawRest => "floor: reqwest, shared queue",
+            BulkWho::EeopsGrpc => "eeops gRPC cancel_many",
+            BulkWho::EeopsRest => "eeops REST cancel_many",
+        }
+    }
+}
+
+const BULK: [BulkWho; 4] = [
+    BulkWho::RawGrpc,
+    BulkWho::RawRest,
+    BulkWho::EeopsGrpc,
+    BulkWho::EeopsRest,
+];
+
+async fn bulk(options: &Options, child: &mut Child) -> Result<(), String> {
+    let mut results: BTreeMap<(usize, usize), Vec<f64>> = BTreeMap::new();
+    for round in 0..options.rounds {
+        for &concurrency in &options.bulk_concurrency {
+            for (index, who) in BULK.into_iter().enumerate() {
+                eprintln!(
+                    "bulk round {}/{}: c={concurrency} {}",
+                    round + 1,
+                    options.rounds,
+                    who.label()
+                );
+                // Fresh, running operations every time (seeding replaces the earlier ones).
+                let names = Arc::new(child.seed("B", options.bulk).await?);
+                let (elapsed, errors) = match who {
+                    BulkWho::RawGrpc | BulkWho::RawRest => {
+                        let caller = if who == BulkWho::RawGrpc {
+                            Caller::tonic(child.emulator).await?
+                        } else {
+                            Caller::reqwest(child.emulator)?
+                        };
+                        cancel_all_raw(&caller, names, concurrency).await
+                    }
+                    _ => {
+                        let w = if who == BulkWho::EeopsGrpc {
+                            Who::EeopsGrpc
+                        } else {
+                            Who::EeopsRest
+                        };
+                        let Caller::Eeops(client) = Caller::build(w, child.emulator).await? else {
+                            return Err("not an eeops client".into());
+                        };
+                        let started = Instant::now();
+                        let outcome = client.cancel_many(names.iter(), concurrency).await;
+                        let failed = outcome.iter().filter(|(_, r)| r.is_err()).count();
+                        (started.elapsed(), failed)
+                    }
+                };
+                if errors > 0 {
+                    eprintln!("  ! {}: {errors} of {} failed", who.label(), options.bulk);
+                }
+                results
+                    .entry((concurrency, index))
+                    .or_default()
+                    .push(options.bulk as f64 / elapsed.max(Duration::from_nanos(1)).as_secs_f64());
+            }
+        }
+    }
+    let rate = |concurrency: usize, index: usize| {
+        median(
+            results
+                .get(&(concurrency, index))
+                .cloned()
+                .unwrap_or_default(),
+        )
+    };
+    let capacity = options
+        .bulk_concurrency
+        .iter()
+        .flat_map(|&c| [rate(c, 0), rate(c, 1)])
+        .fold(0.0, f64::max);
+
+    println!("## Bulk cancel of {} operations\n", options.bulk);
+    println!(
+        "Each run cancels {} fresh, running emulator operations once. The emulator's capacity is \
+         the best cancel rate of the floor clients at any concurrency: {capacity:.0} cancels/s.\n",
+        options.bulk
+    );
+    println!("| concurrency | client | cancels/s | / capacity |");
+    println!("|---:|---|---:|---:|");
+    let mut checks = Vec::new();
+    for &concurrency in &options.bulk_concurrency {
+        for (index, who) in BULK.into_iter().enumerate() {
+            let r = rate(concurrency, index);
+            let share = r / capacity.max(1e-9);
+            println!("| {concurrency} | {} | {r:.0} | {share:.3} |", who.label());
+            if matches!(who, BulkWho::EeopsGrpc | BulkWho::EeopsRest) {
+                checks.push((
+                    format!(
+                        "{} c={concurrency}: {:.0}% of the emulator's capacity",
+                        who.label(),
+                        share * 100.0
+                    ),
+                    share >= 0.8,
+                    ">= 80%",
+                ));
+            }
+        }
+    }
+    println!();
+    print_checks(&checks);
+    Ok(())
+}
