@@ -988,18 +988,42 @@ impl Client {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
+        let mut done: Vec<(usize, String, Result<()>)> =
+            self.cancel_each(names, concurrency).collect().await;
+        done.sort_unstable_by_key(|(index, _, _)| *index);
+        done.into_iter()
+            .map(|(_, name, result)| (name, result))
+            .collect()
+    }
+
+    /// Cancels many operations, at most `concurrency` at a time, yielding each outcome as soon
+    /// as it is known (so a caller can show progress): the name's index in the input, the name,
+    /// and the result. Every name yields exactly once.
+    ///
+    /// A slow call does not hold back the others: as soon as one finishes, the next starts,
+    /// which is why the outcomes come in completion order rather than input order (see
+    /// [`cancel_many`](Self::cancel_many) for input order).
+    pub fn cancel_each<I, S>(
+        &self,
+        names: I,
+        concurrency: usize,
+    ) -> BoxStream<(usize, String, Result<()>)>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
         let names: Vec<String> = names.into_iter().map(|n| n.as_ref().to_owned()).collect();
-        stream::iter(names)
-            .map(|name| {
-                let client = self.clone();
+        let client = self.clone();
+        stream::iter(names.into_iter().enumerate())
+            .map(move |(index, name)| {
+                let client = client.clone();
                 async move {
                     let result = client.cancel(&name).await;
-                    (name, result)
+                    (index, name, result)
                 }
             })
-            .buffered(concurrency.max(1))
-            .collect()
-            .await
+            .buffer_unordered(concurrency.max(1))
+            .boxed()
     }
 }
 
