@@ -83,17 +83,16 @@ impl GrpcTransport {
         })
     }
 
-    async fn request<T>(
+    async fn request<T: Routed>(
         &self,
         message: T,
-        routing_name: &str,
         options: &CallOptions,
     ) -> Result<tonic::Request<T>> {
         let mut headers = self.auth.headers().await?;
         self.headers.apply(&mut headers);
         headers.insert(
             "x-goog-request-params",
-            request_params(routing_name).map_err(Error::invalid_request)?,
+            request_params(message.routing_name()).map_err(Error::invalid_request)?,
         );
         for (name, value) in options.headers() {
             let name = http::HeaderName::from_bytes(name.as_bytes())
@@ -160,19 +159,42 @@ fn grpc_error(method: OperationsMethod, status: tonic::Status) -> Error {
     }
 }
 
+/// A request whose `name` routes it (`x-goog-request-params`).
+trait Routed {
+    fn routing_name(&self) -> &str;
+}
+
+macro_rules! routed_by_name {
+    ($($t:ty),*) => {
+        $(impl Routed for $t {
+            fn routing_name(&self) -> &str {
+                &self.name
+            }
+        })*
+    };
+}
+
+routed_by_name!(
+    ListOperationsRequest,
+    GetOperationRequest,
+    DeleteOperationRequest,
+    CancelOperationRequest,
+    WaitOperationRequest
+);
+
+// Each method: headers from the request, then the call on a clone of the (cheap, shared)
+// tonic client, under the local deadline.
 impl Operations for GrpcTransport {
     async fn list_operations(
         &self,
         request: ListOperationsRequest,
         options: CallOptions,
     ) -> Result<ListOperationsResponse> {
-        let name = request.name.clone();
-        let req = self.request(request, &name, &options).await?;
-        let mut client = self.client.clone();
+        let req = self.request(request, &options).await?;
         run(
             OperationsMethod::ListOperations,
             &options,
-            client.list_operations(req),
+            self.client.clone().list_operations(req),
         )
         .await
     }
@@ -182,13 +204,11 @@ impl Operations for GrpcTransport {
         request: GetOperationRequest,
         options: CallOptions,
     ) -> Result<Operation> {
-        let name = request.name.clone();
-        let req = self.request(request, &name, &options).await?;
-        let mut client = self.client.clone();
+        let req = self.request(request, &options).await?;
         run(
             OperationsMethod::GetOperation,
             &options,
-            client.get_operation(req),
+            self.client.clone().get_operation(req),
         )
         .await
     }
@@ -198,13 +218,11 @@ impl Operations for GrpcTransport {
         request: DeleteOperationRequest,
         options: CallOptions,
     ) -> Result<()> {
-        let name = request.name.clone();
-        let req = self.request(request, &name, &options).await?;
-        let mut client = self.client.clone();
+        let req = self.request(request, &options).await?;
         run(
             OperationsMethod::DeleteOperation,
             &options,
-            client.delete_operation(req),
+            self.client.clone().delete_operation(req),
         )
         .await
         .map(|_| ())
@@ -215,13 +233,11 @@ impl Operations for GrpcTransport {
         request: CancelOperationRequest,
         options: CallOptions,
     ) -> Result<()> {
-        let name = request.name.clone();
-        let req = self.request(request, &name, &options).await?;
-        let mut client = self.client.clone();
+        let req = self.request(request, &options).await?;
         run(
             OperationsMethod::CancelOperation,
             &options,
-            client.cancel_operation(req),
+            self.client.clone().cancel_operation(req),
         )
         .await
         .map(|_| ())
@@ -232,13 +248,11 @@ impl Operations for GrpcTransport {
         request: WaitOperationRequest,
         options: CallOptions,
     ) -> Result<Operation> {
-        let name = request.name.clone();
-        let req = self.request(request, &name, &options).await?;
-        let mut client = self.client.clone();
+        let req = self.request(request, &options).await?;
         run(
             OperationsMethod::WaitOperation,
             &options,
-            client.wait_operation(req),
+            self.client.clone().wait_operation(req),
         )
         .await
     }
