@@ -41,43 +41,31 @@ async fn run() {
         DURATION.as_secs()
     );
 
-    // REST over HTTP/1.1 (a pool of keep-alive connections).
-    let http1 = reqwest::Client::builder()
-        .http1_only()
-        .build()
-        .expect("client");
-    bench("REST HTTP/1.1", {
-        let names = Arc::clone(&names);
-        move |i| {
-            let client = http1.clone();
-            let url = format!("http://{addr}/v1/{}", names[i % names.len()]);
-            async move {
-                let resp = client.get(&url).send().await.expect("send");
-                assert!(resp.status().is_success());
-                resp.bytes().await.expect("body");
+    // REST over HTTP/1.1 (a pool of keep-alive connections), then over HTTP/2 (prior
+    // knowledge, one connection).
+    let rest_clients = [
+        ("REST HTTP/1.1", reqwest::Client::builder().http1_only()),
+        (
+            "REST HTTP/2",
+            reqwest::Client::builder().http2_prior_knowledge(),
+        ),
+    ];
+    for (label, builder) in rest_clients {
+        let client = builder.build().expect("client");
+        bench(label, {
+            let names = Arc::clone(&names);
+            move |i| {
+                let client = client.clone();
+                let url = format!("http://{addr}/v1/{}", names[i % names.len()]);
+                async move {
+                    let resp = client.get(&url).send().await.expect("send");
+                    assert!(resp.status().is_success());
+                    resp.bytes().await.expect("body");
+                }
             }
-        }
-    })
-    .await;
-
-    // REST over HTTP/2 (prior knowledge, one connection).
-    let http2 = reqwest::Client::builder()
-        .http2_prior_knowledge()
-        .build()
-        .expect("client");
-    bench("REST HTTP/2", {
-        let names = Arc::clone(&names);
-        move |i| {
-            let client = http2.clone();
-            let url = format!("http://{addr}/v1/{}", names[i % names.len()]);
-            async move {
-                let resp = client.get(&url).send().await.expect("send");
-                assert!(resp.status().is_success());
-                resp.bytes().await.expect("body");
-            }
-        }
-    })
-    .await;
+        })
+        .await;
+    }
 
     // gRPC (one HTTP/2 channel).
     let channel = Channel::from_shared(format!("http://{addr}"))
