@@ -34,13 +34,14 @@ use super::auth::Auth;
 use super::common::{RequestHeaders, excerpt, request_params};
 use crate::error::code_for_http_status;
 use crate::json;
+use crate::json::typed::TypedJson;
 use crate::pb::google::longrunning::{
     CancelOperationRequest, DeleteOperationRequest, GetOperationRequest, ListOperationsRequest,
     ListOperationsResponse, Operation, WaitOperationRequest,
 };
 use crate::pb::google::rpc::{Code, Status};
 use crate::stub::{CallOptions, Operations, OperationsMethod};
-use crate::transcode::{Router, TranscodeError, encode_request};
+use crate::transcode::{Router, TranscodeError, encode_name_request, encode_request};
 use crate::{Error, Result};
 
 /// The default limit on a response body: 32 MiB.
@@ -112,7 +113,7 @@ impl RestTransport {
     }
 
     /// Sends one request and returns the status, content-type and body of the answer.
-    async fn send<Req: ReflectMessage>(
+    async fn send<Req: RestRequest>(
         &self,
         method: OperationsMethod,
         request: &Req,
@@ -132,8 +133,15 @@ impl RestTransport {
                     ),
                 )
             })?;
-        let parts = encode_request(binding, &request.transcode_to_dynamic())
-            .map_err(|e| transcode_error(method, e))?;
+        // Get, cancel and delete carry only a name: map it straight onto the path.
+        let parts = match request
+            .name_only()
+            .and_then(|name| encode_name_request(binding, name))
+        {
+            Some(parts) => parts,
+            None => encode_request(binding, &request.transcode_to_dynamic()),
+        }
+        .map_err(|e| transcode_error(method, e))?;
         let body = match &parts.body {
             Some(message) => {
                 let mut out = Vec::new();
@@ -199,8 +207,8 @@ impl RestTransport {
         options: &CallOptions,
     ) -> Result<Resp>
     where
-        Req: ReflectMessage,
-        Resp: ReflectMessage + Default,
+        Req: RestRequest,
+        Resp: ReflectMessage + TypedJson,
     {
         let (status, content_type, body) =
             self.send(method, request, routing_name, options).await?;
@@ -218,7 +226,7 @@ impl RestTransport {
                 status,
             ));
         }
-        json::from_json_keep_raw::<Resp>(&body).map_err(|e| {
+        json::decode_response::<Resp>(&body).map_err(|e| {
             Error::decode_http(
                 format!(
                     "{}: HTTP {status}, content-type `{content_type}`: {}; body starts: {}",
@@ -231,7 +239,7 @@ impl RestTransport {
         })
     }
 
-    async fn call_empty<Req: ReflectMessage>(
+    async fn call_empty<Req: RestRequest>(
         &self,
         method: OperationsMethod,
         request: &Req,
@@ -313,6 +321,36 @@ impl Operations for RestTransport {
             .await
     }
 }
+
+/// A request the REST transport sends.
+trait RestRequest: ReflectMessage {
+    /// The name, for a request that carries nothing else (see [`encode_name_request`]).
+    fn name_only(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl RestRequest for GetOperationRequest {
+    fn name_only(&self) -> Option<&str> {
+        Some(&self.name)
+    }
+}
+
+impl RestRequest for CancelOperationRequest {
+    fn name_only(&self) -> Option<&str> {
+        Some(&self.name)
+    }
+}
+
+impl RestRequest for DeleteOperationRequest {
+    fn name_only(&self) -> Option<&str> {
+        Some(&self.name)
+    }
+}
+
+impl RestRequest for ListOperationsRequest {}
+
+impl RestRequest for WaitOperationRequest {}
 
 fn transcode_error(method: OperationsMethod, e: TranscodeError) -> Error {
     match e.bad_name() {

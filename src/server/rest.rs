@@ -12,6 +12,8 @@ use prost::Message as _;
 use prost_reflect::{DynamicMessage, ReflectMessage, SerializeOptions};
 use serde_json::{Value as Json, json};
 
+use crate::json::plain_empty_any;
+use crate::json::typed::TypedJson;
 use crate::pb::google::longrunning::operations_server::Operations;
 use crate::pb::google::longrunning::{
     CancelOperationRequest, DeleteOperationRequest, GetOperationRequest, ListOperationsRequest,
@@ -153,6 +155,10 @@ fn json_response(http: StatusCode, body: &Json, out: Output) -> Response {
     }
     .unwrap_or_else(|_| b"{}".to_vec());
     bytes.push(b'\n');
+    bytes_response(http, bytes)
+}
+
+fn bytes_response(http: StatusCode, bytes: Vec<u8>) -> Response {
     let mut resp = Response::new(Body::from(bytes));
     *resp.status_mut() = http;
     resp.headers_mut().insert(
@@ -162,44 +168,32 @@ fn json_response(http: StatusCode, body: &Json, out: Output) -> Response {
     resp
 }
 
-fn message_response<M: ReflectMessage>(message: &M, out: Output) -> Result<Response, RestError> {
+fn message_response<M: ReflectMessage + TypedJson>(
+    message: &M,
+    out: Output,
+) -> Result<Response, RestError> {
+    let write_error = |e: &dyn std::fmt::Display| {
+        RestError::new(Code::Internal, format!("cannot write the response: {e}"))
+    };
+    if !out.pretty && !out.enum_numbers {
+        // The usual case: compact JSON straight into the body.
+        let mut bytes = Vec::with_capacity(512);
+        crate::json::encode_response(message, &mut bytes).map_err(|e| write_error(&e))?;
+        bytes.push(b'\n');
+        return Ok(bytes_response(StatusCode::OK, bytes));
+    }
     let options = SerializeOptions::new()
         .stringify_64_bit_integers(true)
         .use_enum_numbers(out.enum_numbers);
     let mut value = message
         .transcode_to_dynamic()
         .serialize_with_options(serde_json::value::Serializer, &options)
-        .map_err(|e| RestError::new(Code::Internal, format!("cannot write the response: {e}")))?;
+        .map_err(|e| write_error(&e))?;
     plain_empty_any(&mut value);
     Ok(json_response(StatusCode::OK, &value, out))
 }
 
-/// prost-reflect writes an `Any` holding `google.protobuf.Empty` as
-/// `{"@type": ".../google.protobuf.Empty", "value": {}}`; Google's servers, and the Java and
-/// Python JSON mappings, write `{"@type": ".../google.protobuf.Empty"}` (Empty is not one of
-/// the types with a special JSON form), and Python's strict parser refuses the `value` key.
-/// Rewrites every such `Any` the way Google does.
-pub(crate) fn plain_empty_any(value: &mut Json) {
-    match value {
-        Json::Object(map) => {
-            let is_empty_any = map
-                .get("@type")
-                .and_then(Json::as_str)
-                .is_some_and(|t| t.ends_with("/google.protobuf.Empty"))
-                && map
-                    .get("value")
-                    .is_some_and(|v| v.as_object().is_some_and(serde_json::Map::is_empty));
-            if is_empty_any {
-                map.remove("value");
-            }
-            map.values_mut().for_each(plain_empty_any);
-        }
-        Json::Array(items) => items.iter_mut().for_each(plain_empty_any),
-        _ => {}
-    }
-}
-
-/// The inverse of [`plain_empty_any`], so that Google's form parses with prost-reflect.
+/// The inverse of [`plain_empty_any`](crate::json::plain_empty_any), so that Google's form parses with prost-reflect.
 pub(crate) fn wrapped_empty_any(value: &mut Json) {
     match value {
         Json::Object(map) => {

@@ -295,6 +295,56 @@ pub fn encode_request(
     })
 }
 
+/// [`encode_request`] for a request whose only field is `name` (get, cancel and delete), without
+/// going through a dynamic message: the path from the name, no query, no body (with a `*`
+/// body, the message left once the name is in the path is empty, and a client sends none).
+///
+/// `None` when the binding is not of that plain shape (its only path variable is `name`, its
+/// body is empty or `*`): use [`encode_request`] then.
+///
+/// ```
+/// use eeops::transcode::{encode_name_request, CompiledBinding, HttpBinding};
+///
+/// static CANCEL: HttpBinding = HttpBinding {
+///     method: "google.longrunning.Operations.CancelOperation",
+///     http_method: "POST",
+///     template: "/v1/{name=projects/*/operations/**}:cancel",
+///     body: "*",
+///     response_body: "",
+///     api_version: "v1",
+/// };
+/// let binding = CompiledBinding::new(&CANCEL)?;
+/// let parts = encode_name_request(&binding, "projects/p/operations/A").unwrap()?;
+/// assert_eq!(parts.path, "/v1/projects/p/operations/A:cancel");
+/// assert!(parts.body.is_none() && parts.query.is_empty());
+/// assert!(encode_name_request(&binding, "operations/A").unwrap().is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn encode_name_request(
+    binding: &CompiledBinding,
+    name: &str,
+) -> Option<Result<HttpRequestParts, TranscodeError>> {
+    let rule = binding.binding();
+    let template = binding.template();
+    let plain = matches!(rule.body, "" | "*")
+        && matches!(template.variables(), [only] if only.field_path() == "name");
+    if !plain {
+        return None;
+    }
+    let method = http::Method::from_bytes(rule.http_method.as_bytes()).ok()?;
+    Some(
+        template
+            .expand(|field_path| (field_path == "name").then_some(name))
+            .map(|path| HttpRequestParts {
+                method,
+                path,
+                query: Vec::new(),
+                body: None,
+            })
+            .map_err(TranscodeError::from),
+    )
+}
+
 /// The text of the field at `field_path` (proto names joined by `.`), for a path variable.
 /// `None` when the field does not exist or is not a scalar.
 fn path_value(msg: &DynamicMessage, field_path: &str) -> Option<String> {

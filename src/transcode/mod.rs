@@ -14,7 +14,10 @@ mod router;
 mod template;
 
 pub use binding::HttpBinding;
-pub use message::{HttpRequestParts, TranscodeError, decode_request, encode_query, encode_request};
+pub use message::{
+    HttpRequestParts, TranscodeError, decode_request, encode_name_request, encode_query,
+    encode_request,
+};
 pub use router::{CompiledBinding, RouteError, RouteMatch, Router};
 pub use template::{
     ExpandError, ExpandErrorKind, PathTemplate, Segment, TemplateError, TemplateErrorKind, Variable,

@@ -17,6 +17,10 @@ use prost_reflect::{
 };
 use serde_json::Value as Json;
 
+// The client reads with it, the server writes with it.
+#[cfg_attr(not(all(feature = "client", feature = "server")), allow(dead_code))]
+pub(crate) mod typed;
+
 /// Why a JSON document could not be mapped to or from a message.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -154,6 +158,62 @@ pub fn from_json_lossy<M: ReflectMessage + Default>(
 /// ```
 pub fn from_json_keep_raw<M: ReflectMessage + Default>(bytes: &[u8]) -> Result<M, JsonError> {
     lossy(bytes, true).map(|(m, _)| m)
+}
+
+#[cfg(feature = "client")]
+/// What eeops' REST client reads an answer with: the typed code when it can (see
+/// [`typed`]), otherwise [`from_json_keep_raw`], with the same result.
+pub(crate) fn decode_response<M: ReflectMessage + typed::TypedJson>(
+    bytes: &[u8],
+) -> Result<M, JsonError> {
+    match typed::read::<M>(bytes) {
+        Ok(message) => Ok(message),
+        Err(_) => from_json_keep_raw(bytes),
+    }
+}
+
+#[cfg(feature = "server")]
+/// Writes `message` as compact proto3 JSON into `out` with the typed code, or with
+/// prost-reflect when the typed code gives up. An `Any` of `Empty` comes out in Google's form
+/// (no `value`) either way.
+pub(crate) fn encode_response<M: ReflectMessage + typed::TypedJson>(
+    message: &M,
+    out: &mut Vec<u8>,
+) -> Result<(), JsonError> {
+    let start = out.len();
+    if typed::write(message, out).is_ok() {
+        return Ok(());
+    }
+    out.truncate(start);
+    let mut value = to_json_value(message)?;
+    plain_empty_any(&mut value);
+    serde_json::to_writer(out, &value).map_err(|e| JsonError(e.to_string()))
+}
+
+#[cfg(feature = "server")]
+/// prost-reflect writes an `Any` holding `google.protobuf.Empty` as
+/// `{"@type": ".../google.protobuf.Empty", "value": {}}`; Google's servers, and the Java and
+/// Python JSON mappings, write `{"@type": ".../google.protobuf.Empty"}` (Empty is not one of
+/// the types with a special JSON form), and Python's strict parser refuses the `value` key.
+/// Rewrites every such `Any` the way Google does.
+pub(crate) fn plain_empty_any(value: &mut Json) {
+    match value {
+        Json::Object(map) => {
+            let is_empty_any = map
+                .get("@type")
+                .and_then(Json::as_str)
+                .is_some_and(|t| t.ends_with("/google.protobuf.Empty"))
+                && map
+                    .get("value")
+                    .is_some_and(|v| v.as_object().is_some_and(serde_json::Map::is_empty));
+            if is_empty_any {
+                map.remove("value");
+            }
+            map.values_mut().for_each(plain_empty_any);
+        }
+        Json::Array(items) => items.iter_mut().for_each(plain_empty_any),
+        _ => {}
+    }
 }
 
 /// The JSON object an `Any` holds when [`from_json_keep_raw`] set it aside: `Some` when the
@@ -445,5 +505,88 @@ mod empty_any_tests {
         let err = from_json::<Operation>(body).unwrap_err();
         assert!(err.message().contains("x.Unknown"), "{err}");
         assert!(from_json_lossy::<Operation>(body).is_ok());
+    }
+}
+
+#[cfg(all(test, feature = "client", feature = "server"))]
+mod typed_path_tests {
+    use super::*;
+    use crate::pb::google::longrunning::{ListOperationsResponse, Operation};
+
+    /// What the REST client reads with gives what `from_json_keep_raw` gives, whether the
+    /// typed code reads the body or gives up on it.
+    #[test]
+    fn decode_response_matches_keep_raw() {
+        let bodies: &[(&[u8], bool)] = &[
+            // Read by the typed code.
+            (br#"{"name":"projects/p/operations/A","done":true,"response":{"@type":"type.googleapis.com/google.protobuf.Empty"}}"#, true),
+            (br#"{"name":"projects/p/operations/B","metadata":{"@type":"type.googleapis.com/google.earthengine.v1.OperationMetadata","state":"RUNNING","progress":0.5,"createTime":"2024-01-02T03:04:05.678Z","stages":[{"displayName":"S","totalWorkUnits":"3"}],"unknownField":1},"error":{"code":1,"message":"Cancelled.","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"R","metadata":{"k":"v"}}]},"alsoUnknown":{}}"#, true),
+            (br#"{"name":"operations/C","done":null,"metadata":null}"#, true),
+            (br#"{"name":"projects/p/operations/D","metadata":{"@type":"type.googleapis.com/google.earthengine.v1.OperationMetadata","state":"NOT_A_STATE_YET","priority":"7"}}"#, true),
+            // Given up on by the typed code: an unknown type, `@type` not first, a value that
+            // does not fit.
+            (br#"{"name":"x","metadata":{"@type":"type.googleapis.com/x.Unknown","a":1}}"#, false),
+            (br#"{"name":"y","metadata":{"state":"RUNNING","@type":"type.googleapis.com/google.earthengine.v1.OperationMetadata"}}"#, false),
+            (br#"{"name":"z","metadata":{"@type":"type.googleapis.com/google.earthengine.v1.OperationMetadata","progress":"lots"}}"#, false),
+        ];
+        for &(body, typed_reads) in bodies {
+            let text = String::from_utf8_lossy(body);
+            let expected: Operation = from_json_keep_raw(body).unwrap();
+            let got: Operation = decode_response(body).unwrap();
+            assert_eq!(got, expected, "{text}");
+            let typed = typed::read::<Operation>(body);
+            assert_eq!(typed.is_ok(), typed_reads, "{text}: {typed:?}");
+        }
+        let list = br#"{"operations":[{"name":"a","done":true},{"name":"b"}],"nextPageToken":"t","unreachable":["u"]}"#;
+        let got: ListOperationsResponse = decode_response(list).unwrap();
+        assert_eq!(
+            got,
+            from_json_keep_raw::<ListOperationsResponse>(list).unwrap()
+        );
+        assert!(decode_response::<Operation>(b"[1]").is_err());
+    }
+
+    /// What the REST server writes with: the typed code, or prost-reflect when it gives up (an
+    /// `Any` of a type without typed code), both with `Empty` in Google's form.
+    #[test]
+    fn encode_response_falls_back() {
+        use prost::Message as _;
+        let typed_any = prost_types::Any {
+            type_url: "type.googleapis.com/google.protobuf.Empty".into(),
+            value: Vec::new(),
+        };
+        let op = Operation {
+            name: "projects/p/operations/A".into(),
+            done: true,
+            result: Some(crate::pb::google::longrunning::operation::Result::Response(
+                typed_any,
+            )),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        encode_response(&op, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"name":"projects/p/operations/A","done":true,"response":{"@type":"type.googleapis.com/google.protobuf.Empty"}}"#
+        );
+        // google.api.HttpRule has no typed code: prost-reflect writes it.
+        let rule = crate::pb::google::api::HttpRule {
+            selector: "s".into(),
+            ..Default::default()
+        };
+        let op = Operation {
+            name: "n".into(),
+            metadata: Some(prost_types::Any {
+                type_url: "type.googleapis.com/google.api.HttpRule".into(),
+                value: rule.encode_to_vec(),
+            }),
+            ..Default::default()
+        };
+        let mut out = b"prefix".to_vec();
+        encode_response(&op, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let json: Json = serde_json::from_str(text.strip_prefix("prefix").unwrap()).unwrap();
+        assert_eq!(json["metadata"]["selector"], "s");
+        assert_eq!(json["name"], "n");
     }
 }
