@@ -2,16 +2,8 @@
 //! error excerpts.
 
 use http::{HeaderMap, HeaderValue};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::{Error, Result};
-
-/// Bytes escaped in `x-goog-request-params` values: everything outside `[-_.~0-9A-Za-z]`.
-const PARAM_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
 
 /// The value of `x-goog-api-client`: the language (with the crate's minimum Rust version,
 /// the closest thing to a compiler version a library knows) and eeops' version.
@@ -61,10 +53,22 @@ impl RequestHeaders {
     }
 }
 
-/// `x-goog-request-params: name=<name, percent-encoded>`.
+/// `x-goog-request-params: name=<name, percent-encoded>`: every byte outside
+/// `[-_.~0-9A-Za-z]` is escaped (so `/` is `%2F`, as Google's clients send it).
 pub(crate) fn request_params(name: &str) -> std::result::Result<HeaderValue, String> {
-    let value = format!("name={}", utf8_percent_encode(name, PARAM_ESCAPES));
-    HeaderValue::from_str(&value).map_err(|_| "the routing header cannot be built".to_owned())
+    // Sent with every call: one allocation, a byte loop, and no second copy into the header.
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut value = Vec::with_capacity(5 + name.len() + 8);
+    value.extend_from_slice(b"name=");
+    for &b in name.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            value.push(b);
+        } else {
+            value.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        }
+    }
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(value))
+        .map_err(|_| "the routing header cannot be built".to_owned())
 }
 
 /// At most 200 characters of a body, for error messages: control characters become spaces,
@@ -181,6 +185,21 @@ mod tests {
                 .find("secret")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn routing_header_matches_percent_encoding() {
+        use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+        const PARAM_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'_')
+            .remove(b'.')
+            .remove(b'~');
+        proptest::proptest!(|(name in "\\PC{0,40}")| {
+            let expected = format!("name={}", utf8_percent_encode(&name, PARAM_ESCAPES));
+            let header = request_params(&name).unwrap();
+            proptest::prop_assert_eq!(header.to_str().unwrap(), expected);
+        });
     }
 
     #[test]
