@@ -7,13 +7,14 @@
 //! alone.
 //!
 //! ```text
-//! cargo run --release -p eeops-bench -- [--secs 0.75] [--warmup 0.2] [--rounds 3]
+//! cargo run --release -p eeops-bench -- [--secs 0.25] [--warmup 0.05] [--rounds 9]
+//!     [--bulk-rounds 3]
 //!     [--pool 1000] [--bulk 10000] [--bulk-concurrency 16,64,256]
 //!     [--concurrency 1,64] [--sections latency,servers,bulk]
 //! ```
 //!
 //! Every flag can also be set from the environment: `EEOPS_BENCH_SECS`, `EEOPS_BENCH_WARMUP`,
-//! `EEOPS_BENCH_ROUNDS`, `EEOPS_BENCH_POOL`, `EEOPS_BENCH_BULK`,
+//! `EEOPS_BENCH_ROUNDS`, `EEOPS_BENCH_BULK_ROUNDS`, `EEOPS_BENCH_POOL`, `EEOPS_BENCH_BULK`,
 //! `EEOPS_BENCH_BULK_CONCURRENCY`, `EEOPS_BENCH_CONCURRENCY`, `EEOPS_BENCH_SECTIONS`.
 
 mod alloc;
@@ -31,8 +32,10 @@ pub struct Options {
     pub secs: Duration,
     /// Unmeasured calls before each measurement.
     pub warmup: Duration,
-    /// Rounds; each figure is the median of the rounds.
+    /// Rounds of the latency and server sections; each figure is the median of the rounds.
     pub rounds: usize,
+    /// Rounds of the bulk section (each cancels `bulk` operations per configuration).
+    pub bulk_rounds: usize,
     /// Operations the latency runs cycle through.
     pub pool: usize,
     /// Operations cancelled by one bulk run.
@@ -80,9 +83,13 @@ impl Options {
                 .collect()
         };
         Ok(Options {
-            secs: secs(get("--secs", "EEOPS_BENCH_SECS", "0.75"), "--secs")?,
-            warmup: secs(get("--warmup", "EEOPS_BENCH_WARMUP", "0.2"), "--warmup")?,
-            rounds: count(get("--rounds", "EEOPS_BENCH_ROUNDS", "3"), "--rounds")?,
+            secs: secs(get("--secs", "EEOPS_BENCH_SECS", "0.25"), "--secs")?,
+            warmup: secs(get("--warmup", "EEOPS_BENCH_WARMUP", "0.05"), "--warmup")?,
+            rounds: count(get("--rounds", "EEOPS_BENCH_ROUNDS", "9"), "--rounds")?,
+            bulk_rounds: count(
+                get("--bulk-rounds", "EEOPS_BENCH_BULK_ROUNDS", "3"),
+                "--bulk-rounds",
+            )?,
             pool: count(get("--pool", "EEOPS_BENCH_POOL", "1000"), "--pool")?,
             bulk: count(get("--bulk", "EEOPS_BENCH_BULK", "10000"), "--bulk")?,
             bulk_concurrency: list(
@@ -172,9 +179,11 @@ const HELP: &str =
 
 USAGE: cargo run --release -p eeops-bench -- [FLAGS]
 
-  --secs S               measured seconds per configuration per round (0.75)
-  --warmup S             warm-up seconds before each measurement (0.2)
-  --rounds N             rounds; figures are medians over rounds (3)
+  --secs S               measured seconds per configuration per round (0.25)
+  --warmup S             warm-up seconds before each measurement (0.05)
+  --rounds N             rounds of the latency and server runs; figures are medians
+                         over rounds (9)
+  --bulk-rounds N        rounds of the bulk runs (3)
   --pool N               operations the get/cancel runs cycle through (1000)
   --bulk N               operations per bulk cancel (10000)
   --bulk-concurrency L   concurrencies of bulk cancel (16,64,256)

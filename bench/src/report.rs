@@ -96,10 +96,12 @@ pub async fn run(options: Options) -> Result<(), String> {
     println!("Machine: {}.  ", machine());
     println!(
         "Settings: {:.2} s measured per configuration and round after {:.2} s of warm-up, \
-         {} rounds (figures are medians over rounds), pool of {} operations, bulk of {}.\n",
+         {} rounds (figures are medians over rounds; {} for bulk), pool of {} operations, \
+         bulk of {}.\n",
         options.secs.as_secs_f64(),
         options.warmup.as_secs_f64(),
         options.rounds,
+        options.bulk_rounds,
         options.pool,
         options.bulk
     );
@@ -414,13 +416,13 @@ const BULK: [BulkWho; 4] = [
 
 async fn bulk(options: &Options, child: &mut Child) -> Result<(), String> {
     let mut results: BTreeMap<(usize, usize), Vec<f64>> = BTreeMap::new();
-    for round in 0..options.rounds {
+    for round in 0..options.bulk_rounds {
         for &concurrency in &options.bulk_concurrency {
             for (index, who) in BULK.into_iter().enumerate() {
                 eprintln!(
                     "bulk round {}/{}: c={concurrency} {}",
                     round + 1,
-                    options.rounds,
+                    options.bulk_rounds,
                     who.label()
                 );
                 // Fresh, running operations every time (seeding replaces the earlier ones).
