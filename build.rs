@@ -511,12 +511,13 @@ fn value_code(
         }
         Kind::Message(m) => match m.full_name() {
             "google.protobuf.Any" => ("w_any(out, v)?".to_owned(), "AnyJson".to_owned()),
-            "google.protobuf.Duration" => {
-                ("w_duration(out, v)?".to_owned(), "DurationJson".to_owned())
-            }
+            "google.protobuf.Duration" => (
+                "w_duration(out, v)?".to_owned(),
+                "FromText<::prost_types::Duration>".to_owned(),
+            ),
             "google.protobuf.Timestamp" => (
                 "w_timestamp(out, v)?".to_owned(),
-                "TimestampJson".to_owned(),
+                "FromText<::prost_types::Timestamp>".to_owned(),
             ),
             name => {
                 let path = package_of(name);

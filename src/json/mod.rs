@@ -197,7 +197,7 @@ pub(crate) fn encode_response<M: ReflectMessage + typed::TypedJson>(
     serde_json::to_writer(out, &value).map_err(|e| JsonError(e.to_string()))
 }
 
-#[cfg(feature = "server")]
+#[cfg(any(test, feature = "server"))]
 /// prost-reflect writes an `Any` holding `google.protobuf.Empty` as
 /// `{"@type": ".../google.protobuf.Empty", "value": {}}`; Google's servers, and the Java and
 /// Python JSON mappings, write `{"@type": ".../google.protobuf.Empty"}` (Empty is not one of

@@ -442,37 +442,24 @@ impl Visitor<'_> for EnumSeed {
     }
 }
 
-/// A `Timestamp` in RFC 3339 form.
-struct TimestampJson(prost_types::Timestamp);
+/// A well-known type with a text form: `Timestamp` (RFC 3339) or `Duration` (`"1.5s"`).
+struct FromText<T>(T);
 
-impl Wrap for TimestampJson {
-    type Inner = prost_types::Timestamp;
-    fn into_inner(self) -> prost_types::Timestamp {
+impl<T> Wrap for FromText<T> {
+    type Inner = T;
+    fn into_inner(self) -> T {
         self.0
     }
 }
 
-impl<'de> Deserialize<'de> for TimestampJson {
+impl<'de, T> Deserialize<'de> for FromText<T>
+where
+    T: std::str::FromStr,
+    T::Err: fmt::Display,
+{
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        text.parse().map(TimestampJson).map_err(D::Error::custom)
-    }
-}
-
-/// A `Duration` in its `"1.5s"` form.
-struct DurationJson(prost_types::Duration);
-
-impl Wrap for DurationJson {
-    type Inner = prost_types::Duration;
-    fn into_inner(self) -> prost_types::Duration {
-        self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for DurationJson {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        text.parse().map(DurationJson).map_err(D::Error::custom)
+        text.parse().map(FromText).map_err(D::Error::custom)
     }
 }
 
@@ -516,10 +503,14 @@ impl<'de> Deserialize<'de> for AnyJson {
                         Vec::new()
                     }
                     "google.protobuf.Duration" => {
-                        wkt_value::<DurationJson, A>(&mut map)?.0.encode_to_vec()
+                        wkt_value::<FromText<prost_types::Duration>, A>(&mut map)?
+                            .0
+                            .encode_to_vec()
                     }
                     "google.protobuf.Timestamp" => {
-                        wkt_value::<TimestampJson, A>(&mut map)?.0.encode_to_vec()
+                        wkt_value::<FromText<prost_types::Timestamp>, A>(&mut map)?
+                            .0
+                            .encode_to_vec()
                     }
                     _ => read_any_payload(name, &mut map)?
                         .ok_or_else(|| A::Error::custom(format!("no typed code for {name}")))?,
@@ -726,25 +717,8 @@ mod tests {
         let mut value = msg
             .serialize_with_options(serde_json::value::Serializer, &options)
             .unwrap();
-        strip_empty_value(&mut value);
+        crate::json::plain_empty_any(&mut value);
         value
-    }
-
-    fn strip_empty_value(value: &mut Json) {
-        match value {
-            Json::Object(map) => {
-                if map
-                    .get("@type")
-                    .and_then(Json::as_str)
-                    .is_some_and(|t| t.ends_with("/google.protobuf.Empty"))
-                {
-                    map.remove("value");
-                }
-                map.values_mut().for_each(strip_empty_value);
-            }
-            Json::Array(items) => items.iter_mut().for_each(strip_empty_value),
-            _ => {}
-        }
     }
 
     /// Each message, as the value of an `Any` (which reaches every type through the registry).

@@ -193,7 +193,8 @@ fn message_response<M: ReflectMessage + TypedJson>(
     Ok(json_response(StatusCode::OK, &value, out))
 }
 
-/// The inverse of [`plain_empty_any`](crate::json::plain_empty_any), so that Google's form parses with prost-reflect.
+/// The inverse of [`plain_empty_any`](crate::json::plain_empty_any), so that Google's form
+/// parses with prost-reflect.
 pub(crate) fn wrapped_empty_any(value: &mut Json) {
     match value {
         Json::Object(map) => {
