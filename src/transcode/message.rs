@@ -1670,6 +1670,49 @@ mod tests {
             }
         }
 
+        /// The name-only path gives what `encode_request` gives (with no body where the
+        /// message left is empty, as a client sends), for every generated binding of get,
+        /// cancel and delete, for valid and invalid names alike.
+        #[test]
+        fn name_only_requests_match_encode_request(
+            name in prop_oneof![
+                any::<String>(),
+                prop::collection::vec(project(), 1..4)
+                    .prop_map(|ids| format!("projects/p/operations/{}", ids.join("/"))),
+                project().prop_map(|id| format!("operations/{id}")),
+            ],
+        ) {
+            let router = crate::transcode::generated_router().unwrap();
+            let mut checked = 0;
+            for b in router.bindings() {
+                let request = match b.binding().method.rsplit('.').next() {
+                    Some("GetOperation") => "GetOperationRequest",
+                    Some("CancelOperation") => "CancelOperationRequest",
+                    Some("DeleteOperation") => "DeleteOperationRequest",
+                    _ => continue,
+                };
+                let desc = crate::pb::DESCRIPTOR_POOL
+                    .get_message_by_name(&format!("google.longrunning.{request}"))
+                    .unwrap();
+                let mut m = DynamicMessage::new(desc);
+                m.set_field_by_name("name", Value::String(name.clone()));
+                let fast = encode_name_request(b, &name).expect("a plain binding");
+                match (fast, encode_request(b, &m)) {
+                    (Ok(fast), Ok(full)) => {
+                        prop_assert_eq!(&fast.method, &full.method);
+                        prop_assert_eq!(&fast.path, &full.path);
+                        prop_assert_eq!(&fast.query, &full.query);
+                        prop_assert!(fast.body.is_none());
+                        prop_assert!(full.body.is_none_or(|body| body.fields().next().is_none()));
+                    }
+                    (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+                    (a, b) => prop_assert!(false, "{name:?}: {a:?} against {b:?}"),
+                }
+                checked += 1;
+            }
+            prop_assert!(checked >= 9, "only {checked} bindings");
+        }
+
         #[test]
         fn wait_request_round_trips(
             ids in prop::collection::vec(project(), 1..4),
