@@ -10,6 +10,8 @@
 //! 4. The `google.api.http` annotations of the protos, merged with the Earth Engine rules in
 //!    `proto/earthengine/http_rules.json`, become the binding table shared by the REST client and
 //!    the REST server.
+//! 5. The messages of `google.longrunning`, `google.rpc` and `google.earthengine.v1` get proto3
+//!    JSON code of their own, field by field (see "Typed proto3 JSON" below).
 
 use std::cell::RefCell;
 use std::env;
