@@ -3,6 +3,8 @@
 
 use http::{HeaderMap, HeaderValue};
 
+use super::auth::Auth;
+use crate::stub::CallOptions;
 use crate::{Error, Result};
 
 /// The value of `x-goog-api-client`: the language (with the crate's minimum Rust version,
@@ -69,6 +71,37 @@ pub(crate) fn request_params(name: &str) -> std::result::Result<HeaderValue, Str
     }
     HeaderValue::from_maybe_shared(bytes::Bytes::from(value))
         .map_err(|_| "the routing header cannot be built".to_owned())
+}
+
+/// The headers of one call, the same for both transports: the credentials' (and the quota
+/// project), the transport's own `fixed` ones, `x-goog-api-client`, the routing header for
+/// `routing_name`, then the caller's own from `options` (added, not replacing). `what` names
+/// them in errors ("header" for REST, "metadata" for gRPC).
+pub(crate) async fn call_headers(
+    auth: &Auth,
+    headers: &RequestHeaders,
+    fixed: &[(http::HeaderName, HeaderValue)],
+    routing_name: &str,
+    options: &CallOptions,
+    what: &str,
+) -> Result<HeaderMap> {
+    let mut out = auth.headers().await?;
+    for (name, value) in fixed {
+        out.insert(name, value.clone());
+    }
+    headers.apply(&mut out);
+    out.insert(
+        "x-goog-request-params",
+        request_params(routing_name).map_err(Error::invalid_request)?,
+    );
+    for (name, value) in options.headers() {
+        let name = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Error::invalid_request(format!("`{name}` is not a header name")))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| Error::invalid_request(format!("invalid value for {what} `{name}`")))?;
+        out.append(name, value);
+    }
+    Ok(out)
 }
 
 /// At most 200 characters of a body, for error messages: control characters become spaces,

@@ -18,7 +18,7 @@ use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, ClientTlsConfig};
 
 use super::auth::Auth;
-use super::common::{Endpoint, RequestHeaders, request_params};
+use super::common::{Endpoint, RequestHeaders, call_headers};
 use crate::pb::google::longrunning::operations_client::OperationsClient;
 use crate::pb::google::longrunning::{
     CancelOperationRequest, DeleteOperationRequest, GetOperationRequest, ListOperationsRequest,
@@ -88,20 +88,15 @@ impl GrpcTransport {
         message: T,
         options: &CallOptions,
     ) -> Result<tonic::Request<T>> {
-        let mut headers = self.auth.headers().await?;
-        self.headers.apply(&mut headers);
-        headers.insert(
-            "x-goog-request-params",
-            request_params(message.routing_name()).map_err(Error::invalid_request)?,
-        );
-        for (name, value) in options.headers() {
-            let name = http::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| Error::invalid_request(format!("`{name}` is not a header name")))?;
-            let value = http::HeaderValue::from_str(value).map_err(|_| {
-                Error::invalid_request(format!("invalid value for metadata `{name}`"))
-            })?;
-            headers.append(name, value);
-        }
+        let headers = call_headers(
+            &self.auth,
+            &self.headers,
+            &[],
+            message.routing_name(),
+            options,
+            "metadata",
+        )
+        .await?;
         let mut request = tonic::Request::new(message);
         *request.metadata_mut() = MetadataMap::from_headers(headers);
         if let Some(t) = options.timeout() {

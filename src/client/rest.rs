@@ -25,13 +25,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::HeaderValue;
 use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderMap, HeaderValue};
 use prost_reflect::ReflectMessage;
 use serde_json::Value as Json;
 
 use super::auth::Auth;
-use super::common::{RequestHeaders, excerpt, request_params};
+use super::common::{RequestHeaders, call_headers, excerpt};
 use crate::error::code_for_http_status;
 use crate::json;
 use crate::json::typed::TypedJson;
@@ -154,14 +154,16 @@ impl RestTransport {
         };
         let url = format!("{}{}", inner.base, parts.path_and_query());
 
-        let mut headers = inner.auth.headers().await?;
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        inner.headers.apply(&mut headers);
-        headers.insert(
-            "x-goog-request-params",
-            request_params(routing_name).map_err(Error::invalid_request)?,
-        );
-        add_call_headers(&mut headers, options)?;
+        let accept = [(ACCEPT, HeaderValue::from_static("application/json"))];
+        let mut headers = call_headers(
+            &inner.auth,
+            &inner.headers,
+            &accept,
+            routing_name,
+            options,
+            "header",
+        )
+        .await?;
 
         let mut builder = inner.http.request(parts.method.clone(), &url);
         if let Some(t) = options.timeout() {
@@ -364,17 +366,6 @@ fn transcode_error(method: OperationsMethod, e: TranscodeError) -> Error {
         )),
         None => Error::invalid_request(format!("{}: {e}", method.name())),
     }
-}
-
-fn add_call_headers(headers: &mut HeaderMap, options: &CallOptions) -> Result<()> {
-    for (name, value) in options.headers() {
-        let name = http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| Error::invalid_request(format!("`{name}` is not a header name")))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| Error::invalid_request(format!("invalid value for header `{name}`")))?;
-        headers.append(name, value);
-    }
-    Ok(())
 }
 
 fn reqwest_error(method: OperationsMethod, e: reqwest::Error) -> Error {

@@ -385,7 +385,7 @@ impl<S: Operations> RestService<S> {
             }
         }
 
-        let metadata = tonic::metadata::MetadataMap::from_headers(parts.headers.clone());
+        let metadata = tonic::metadata::MetadataMap::from_headers(parts.headers);
         macro_rules! decode {
             ($ty:ty) => {{
                 let desc = <$ty>::default().descriptor();

@@ -7,23 +7,15 @@ non-zero on the first failed check; prints "ok" at the end.
 """
 
 import sys
-import time
 
 import grpc
 from google.api_core import exceptions, operations_v1
 from google.longrunning import operations_pb2, operations_pb2_grpc
 from google.protobuf import duration_pb2
 
+from interop_support import wait_done
+
 METADATA_TYPE = "type.googleapis.com/google.earthengine.v1.OperationMetadata"
-
-
-def wait_done(client, name, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while True:
-        op = client.get_operation(name)
-        if op.done or time.monotonic() > deadline:
-            return op
-        time.sleep(0.05)
 
 
 def main(addr, project):

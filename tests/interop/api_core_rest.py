@@ -9,13 +9,14 @@ type it does not know. Prints "ok" at the end.
 """
 
 import sys
-import time
 
 from google.api_core import exceptions
 from google.api_core.operations_v1 import AbstractOperationsClient
 from google.api_core.operations_v1.transports.rest import OperationsRestTransport
 from google.auth.credentials import AnonymousCredentials
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+from interop_support import wait_done
 
 
 def register_types(path):
@@ -46,15 +47,6 @@ def ee_http_options(version="v1"):
             {"method": "post", "uri": op + ":cancel", "body": "*"}
         ],
     }
-
-
-def wait_done(client, name, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while True:
-        op = client.get_operation(name)
-        if op.done or time.monotonic() > deadline:
-            return op
-        time.sleep(0.05)
 
 
 def main(addr, project, descriptor_set):
