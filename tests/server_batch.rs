@@ -564,3 +564,55 @@ async fn outer_headers_apply_to_parts_that_do_not_set_them() {
 
     handle.shutdown().await;
 }
+
+/// google-api-python-client (the discovery-based client behind earthengine-api, which follows
+/// the discovery document's `"batchPath": "batch"`) frames its batches with bare LF line ends
+/// and a quoted boundary; Google's servers read them.
+#[tokio::test]
+async fn bare_lf_framing_as_the_python_discovery_client_sends_it() {
+    let fx = Fixture::manual().await;
+    let a = long_task(&fx, "p");
+    let b = long_task(&fx, "p");
+    let boundary = "===============2190145099695807057==";
+    let part = |n: usize, embedded: &str| {
+        format!(
+            "--{boundary}\nContent-Type: application/http\nMIME-Version: 1.0\n\
+             Content-Transfer-Encoding: binary\nContent-ID: <63bef4b0 + {n}>\n\n{embedded}\n"
+        )
+    };
+    let get = |name: &str| {
+        format!(
+            "GET /v1/{name}?alt=json HTTP/1.1\nContent-Type: application/json\nMIME-Version: 1.0\n\
+             accept: application/json\nHost: 127.0.0.1\n\n"
+        )
+    };
+    let cancel = format!(
+        "POST /v1/{b}:cancel?alt=json HTTP/1.1\nContent-Type: application/json\nMIME-Version: 1.0\n\
+         content-length: 2\nHost: 127.0.0.1\n\n{{}}"
+    );
+    let body = format!(
+        "{}{}{}--{boundary}--",
+        part(1, &get(&a)),
+        part(2, &cancel),
+        part(3, &get("projects/p/operations/NOPE")),
+    );
+    let head = format!(
+        "POST /batch HTTP/1.1\r\nContent-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\
+         Content-Length: {}",
+        body.len()
+    );
+    let reply = answers(&raw_request(fx.addr(), &head, body.as_bytes()).await);
+    let ids: Vec<Option<&str>> = reply.iter().map(|r| r.id.as_deref()).collect();
+    assert_eq!(
+        ids,
+        [
+            Some("63bef4b0 + 1"),
+            Some("63bef4b0 + 2"),
+            Some("63bef4b0 + 3")
+        ]
+    );
+    let statuses: Vec<u16> = reply.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [200, 200, 404], "{reply:#?}");
+    assert_eq!(reply[0].json["name"], a.as_str());
+    assert_eq!(fx.emu.effects(&b).cancels_applied, 1);
+}

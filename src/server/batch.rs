@@ -35,6 +35,7 @@
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
+use bytes::Bytes;
 use futures::StreamExt as _;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri};
@@ -118,8 +119,8 @@ async fn run<S: Operations>(rest: &RestService<S>, req: Request) -> Result<Respo
             .whole_stream(MAX_BATCH_BODY_BYTES as u64)
             .per_field(MAX_BATCH_PART_BYTES as u64),
     );
-    let mut multipart =
-        multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
+    let body = crlf_framing(body.into_data_stream());
+    let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
     let mut parts = Vec::new();
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         if parts.len() == MAX_BATCH_PARTS {
@@ -173,6 +174,91 @@ async fn run<S: Operations>(rest: &RestService<S>, req: Request) -> Result<Respo
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, content_type);
     Ok(resp)
+}
+
+/// The body with CRLF line ends if it was framed with bare LFs.
+///
+/// MIME requires CRLF, and so does `multer`; google-api-python-client (behind earthengine-api's
+/// discovery-based calls) writes its batches with bare LF line ends throughout, and Google's
+/// servers read them. The first line of the body decides: if it ends with a bare LF, every bare
+/// LF in the body becomes CRLF (in the JSON bodies such clients embed, a raw LF can only be
+/// whitespace); otherwise the body passes through untouched.
+fn crlf_framing<S>(body: S) -> impl futures::Stream<Item = Result<Bytes, axum::Error>> + Send
+where
+    S: futures::Stream<Item = Result<Bytes, axum::Error>> + Send + Unpin,
+{
+    futures::stream::unfold(
+        (body, LineEnds::default(), false),
+        |(mut body, mut ends, finished)| async move {
+            if finished {
+                return None;
+            }
+            loop {
+                match body.next().await {
+                    Some(Ok(chunk)) => {
+                        if let Some(out) = ends.push(chunk) {
+                            return Some((Ok(out), (body, ends, false)));
+                        }
+                    }
+                    Some(Err(e)) => return Some((Err(e), (body, ends, true))),
+                    None => return ends.finish().map(|out| (Ok(out), (body, ends, true))),
+                }
+            }
+        },
+    )
+}
+
+/// The state of [`crlf_framing`].
+#[derive(Default)]
+struct LineEnds {
+    /// Whether the body is framed with bare LFs; `None` until its first line is seen.
+    bare_lf: Option<bool>,
+    /// The start of the body, held until its first line end.
+    pending: Vec<u8>,
+    /// Whether the last byte seen was a CR.
+    after_cr: bool,
+}
+
+impl LineEnds {
+    /// The longest first line looked at; a body whose first line is longer passes through.
+    const FIRST_LINE_MAX: usize = 4096;
+
+    fn push(&mut self, chunk: Bytes) -> Option<Bytes> {
+        match self.bare_lf {
+            Some(false) => Some(chunk),
+            Some(true) => Some(self.expand(&chunk)),
+            None => {
+                self.pending.extend_from_slice(&chunk);
+                let decided = match self.pending.iter().position(|&b| b == b'\n') {
+                    Some(i) => i == 0 || self.pending[i - 1] != b'\r',
+                    None if self.pending.len() > Self::FIRST_LINE_MAX => false,
+                    None => return None,
+                };
+                self.bare_lf = Some(decided);
+                let held = Bytes::from(std::mem::take(&mut self.pending));
+                self.push(held)
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Option<Bytes> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        Some(Bytes::from(std::mem::take(&mut self.pending)))
+    }
+
+    fn expand(&mut self, chunk: &[u8]) -> Bytes {
+        let mut out = Vec::with_capacity(chunk.len() + chunk.len() / 16);
+        for &b in chunk {
+            if b == b'\n' && !self.after_cr {
+                out.push(b'\r');
+            }
+            out.push(b);
+            self.after_cr = b == b'\r';
+        }
+        Bytes::from(out)
+    }
 }
 
 /// The boundary of a `multipart/mixed` content-type.
