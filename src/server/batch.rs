@@ -16,9 +16,9 @@
 //! * **Headers.** An embedded request carries its own headers. As Google documents for its batch
 //!   endpoints, headers of the outer request apply to every part that does not set the same
 //!   header itself — `authorization`, `x-goog-user-project`, `x-goog-api-client`,
-//!   `user-agent`... — except the `content-*` headers and the connection-level ones (`host`,
-//!   `connection`, `transfer-encoding`, `te`, `trailer`, `upgrade`, `expect`, `keep-alive`,
-//!   `proxy-*`), which describe the outer request only.
+//!   `user-agent`, `host`... — except the `content-*` headers, `mime-version` and the
+//!   connection-level ones (`connection`, `transfer-encoding`, `te`, `trailer`, `upgrade`,
+//!   `expect`, `keep-alive`, `proxy-*`), which describe the outer request only.
 //! * **Limits.** At most [`MAX_BATCH_PARTS`] parts (the number Google documents),
 //!   [`MAX_BATCH_PART_BYTES`] per part, [`MAX_BATCH_BODY_BYTES`] in all. Going over any of them
 //!   answers the whole batch with HTTP 400 `INVALID_ARGUMENT` in Google's JSON error shape,
@@ -318,8 +318,7 @@ fn inherited_headers(outer: &HeaderMap) -> HeaderMap {
             || n.starts_with("proxy-")
             || matches!(
                 n,
-                "host"
-                    | "connection"
+                "connection"
                     | "keep-alive"
                     | "transfer-encoding"
                     | "te"

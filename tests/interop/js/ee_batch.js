@@ -1,9 +1,9 @@
 // Google's Earth Engine JavaScript client (`@google/earthengine`) against the eeops emulator.
 //
-// Usage: node ee_batch.js HOST:PORT PROJECT TASK_ID...
+// Usage: node ee_batch.js HOST:PORT PROJECT TASK_ID... (at least four running tasks)
 //
-// With arrays of names, `ee.data.getOperation`, `ee.data.cancelOperation` and
-// `ee.data.getTaskStatus` send ONE multipart/mixed POST to `{base}/batch` (the client's
+// With arrays of names, `ee.data.getOperation`, `ee.data.cancelOperation`, `ee.data.cancelTask`
+// and `ee.data.getTaskStatus` send ONE multipart/mixed POST to `{base}/batch` (the client's
 // BatchCall). The script checks that every part is answered, that the cancelled operations end
 // with error code 1 (CANCELLED), and that a batch naming an unknown operation reports that part
 // by name. It prints `ok` on success; any failure throws (non-zero exit). Only the loopback
@@ -14,8 +14,8 @@ const assert = require('assert');
 const ee = require('@google/earthengine');
 
 const [addr, project, ...ids] = process.argv.slice(2);
-if (!addr || !project || ids.length < 2) {
-  console.error('usage: node ee_batch.js HOST:PORT PROJECT TASK_ID TASK_ID...');
+if (!addr || !project || ids.length < 4) {
+  console.error('usage: node ee_batch.js HOST:PORT PROJECT TASK_ID TASK_ID TASK_ID TASK_ID...');
   process.exit(2);
 }
 const host = addr.split(':')[0];
@@ -63,8 +63,11 @@ async function main() {
     assert.strictEqual(op.metadata.state, 'RUNNING', `${name} state before the cancel`);
   }
 
-  // 2. One batch of cancels: every part answers `{}` (an error in any part rejects).
-  await call(ee.data.cancelOperation, names);
+  // 2. Batches of cancels, half through cancelOperation, half through the legacy cancelTask:
+  //    every part answers `{}` (an error in any part rejects).
+  const half = Math.floor(names.length / 2);
+  await call(ee.data.cancelOperation, names.slice(0, half));
+  await call(ee.data.cancelTask, names.slice(half));
 
   // 3. Batches of gets until all are done (bounded: catches a hang, not a speed).
   let after;
