@@ -534,3 +534,45 @@ async fn write_answer(out: &mut Vec<u8>, boundary: &str, id: Option<&str>, resp:
     out.extend_from_slice(&body);
     out.extend_from_slice(b"\r\n");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `body` through [`LineEnds`] cut into chunks of `size` bytes.
+    fn rewrite(body: &[u8], size: usize) -> Vec<u8> {
+        let mut ends = LineEnds::default();
+        let mut out = Vec::new();
+        for chunk in body.chunks(size) {
+            if let Some(b) = ends.push(Bytes::copy_from_slice(chunk)) {
+                out.extend_from_slice(&b);
+            }
+        }
+        if let Some(b) = ends.finish() {
+            out.extend_from_slice(&b);
+        }
+        out
+    }
+
+    #[test]
+    fn line_ends_whatever_the_chunks() {
+        let lf =
+            b"--b\nContent-Type: application/http\n\nGET /v1/x HTTP/1.1\n\n{\"a\":\n1}\n--b--\n";
+        let crlf = b"--b\r\nContent-Type: application/http\r\n\r\nGET /v1/x HTTP/1.1\r\n\r\n{\"a\":\r\n1}\r\n--b--\r\n";
+        // A CRLF body with a bare LF inside a part is left exactly as it is.
+        let mixed = b"--b\r\nContent-Type: application/http\r\n\r\nPOST /v1/x HTTP/1.1\r\n\r\n{\n}\r\n--b--\r\n";
+        let long_first_line = [b'x'; LineEnds::FIRST_LINE_MAX + 10];
+        for size in [1, 2, 3, 7, 64, 4096] {
+            assert_eq!(rewrite(lf, size), crlf, "LF body in chunks of {size}");
+            assert_eq!(rewrite(crlf, size), crlf, "CRLF body in chunks of {size}");
+            assert_eq!(
+                rewrite(mixed, size),
+                mixed,
+                "mixed body in chunks of {size}"
+            );
+            assert_eq!(rewrite(b"no line end", size), b"no line end");
+            assert_eq!(rewrite(&long_first_line, size), long_first_line);
+        }
+        assert_eq!(rewrite(b"", 1), b"");
+    }
+}

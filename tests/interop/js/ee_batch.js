@@ -87,6 +87,11 @@ async function main() {
     assert.strictEqual(op.metadata.state, 'CANCELLED', `${name} state after the cancel`);
   }
 
+  // The synchronous form (no callback) sends the same batch and returns the answers.
+  const sync = ee.data.getOperation(names);
+  checkAll(sync, 'synchronous getOperation');
+  assert.ok(names.every((n) => sync[n].done && sync[n].error.code === 1), 'synchronous answers');
+
   // 4. The legacy multi-id task status: also one batch, in the client's task shape. (The
   //    client puts a bare task id in its default project, `earthengine-legacy`, so names.)
   const tasks = await call(ee.data.getTaskStatus, names);
