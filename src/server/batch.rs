@@ -23,8 +23,12 @@
 //!   [`MAX_BATCH_PART_BYTES`] per part, [`MAX_BATCH_BODY_BYTES`] in all. Going over any of them
 //!   answers the whole batch with HTTP 400 `INVALID_ARGUMENT` in Google's JSON error shape,
 //!   and no part is run.
-//! * **Per-part errors.** A part that is not `application/http`, whose embedded request cannot
-//!   be parsed, or that is itself a batch (nesting is refused) is answered in its own slot
+//! * **Line ends.** MIME wants CRLF; google-api-python-client frames its batches with bare LFs
+//!   (and Google's servers read them), so a body whose first line ends with a bare LF is read
+//!   with every bare LF taken as CRLF.
+//! * **Per-part errors.** A part that is not `application/http` (or not `binary`, `8bit` or
+//!   `7bit` encoded), whose embedded request cannot be parsed or holds less body than its
+//!   `Content-Length`, or that is itself a batch (nesting is refused) is answered in its own slot
 //!   with HTTP 400 and Google's JSON error; the other parts run as usual. A part without a
 //!   `Content-ID` is answered in its slot without one.
 //! * **Order.** Parts may run concurrently (at most 16 at a time, so one long `:wait` does
