@@ -1,8 +1,9 @@
 //! Google's own Python clients against the emulator: google-api-core's gRPC and REST
-//! operations clients, and earthengine-api's `ee.data` (scripts under `tests/interop/`).
+//! operations clients, earthengine-api's `ee.data`, and google-api-python-client's batch
+//! requests (scripts under `tests/interop/`).
 //!
 //! The interpreter is named by `EEOPS_PYTHON` (a venv with `google-api-core[grpc]`,
-//! `googleapis-common-protos` and `earthengine-api`). Without it the tests print a notice and
+//! `googleapis-common-protos`, `earthengine-api` and `google-api-python-client`). Without it the tests print a notice and
 //! pass, unless `CI` is set, in which case they fail.
 
 use std::path::PathBuf;
@@ -116,4 +117,9 @@ async fn api_core_rest_operations_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn earthengine_api_ee_data() {
     run_script("ee_data.py", "interop-ee", &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn googleapiclient_batch_endpoint() {
+    run_script("discovery_batch.py", "interop-batch", &[]).await;
 }

@@ -16,6 +16,14 @@
 //! * `GET /$discovery/rest?version={v1,v1beta,v1alpha}` answers a discovery document for the
 //!   `projects.operations` methods, so Google's discovery-based clients (earthengine-api) can be
 //!   pointed at the server.
+//! * `POST /batch` is Google's HTTP batch endpoint (the document's `"batchPath": "batch"`; the
+//!   Earth Engine JavaScript client sends `ee.data.getOperation([...])` and
+//!   `ee.data.cancelOperation([...])` there): a `multipart/mixed` body of `application/http`
+//!   parts, each an embedded REST request answered by the same REST handler, the answers
+//!   coming back as one `multipart/mixed` reply with `Content-ID: <response-ID>` parts. Outer
+//!   headers (`authorization` among them) apply to parts that do not set them; at most
+//!   [`MAX_BATCH_PARTS`] parts, [`MAX_BATCH_PART_BYTES`] per part and [`MAX_BATCH_BODY_BYTES`]
+//!   in all; a nested batch is refused. Details in the `batch` module's source.
 //!
 //! ```
 //! use eeops::server::{self, emulator::{Emulator, EmulatorConfig}};
@@ -43,10 +51,12 @@ use tower::ServiceExt as _;
 
 use crate::pb::google::longrunning::operations_server::{Operations, OperationsServer};
 
+mod batch;
 mod discovery;
 pub mod emulator;
 pub(crate) mod rest;
 
+pub use batch::{BATCH_PATH, MAX_BATCH_BODY_BYTES, MAX_BATCH_PART_BYTES, MAX_BATCH_PARTS};
 pub use rest::{MAX_BODY_BYTES, TOLERATED_PARAMS};
 
 /// How long [`ServerHandle::shutdown`] lets in-flight requests finish before dropping them.
@@ -146,7 +156,8 @@ where
 /// `oneshot` tests or for serving with a server of one's own.
 ///
 /// Requests whose `content-type` starts with `application/grpc` go to the gRPC services (an
-/// unknown gRPC method answers `UNIMPLEMENTED`); all others are REST.
+/// unknown gRPC method answers `UNIMPLEMENTED`); requests for [`BATCH_PATH`] go to the batch
+/// endpoint, which runs each of its parts through the REST side; all others are REST.
 ///
 /// ```
 /// use axum::body::Body;
@@ -179,6 +190,8 @@ where
                     Ok(resp) => resp,
                     Err(never) => match never {},
                 }
+            } else if batch::is_batch(&req) {
+                batch::handle(&rest, req).await
             } else {
                 rest.handle(req).await
             }

@@ -95,9 +95,20 @@ impl RestError {
         }
     }
 
-    fn with_http(mut self, http: StatusCode) -> Self {
+    pub(crate) fn with_http(mut self, http: StatusCode) -> Self {
         self.http = http;
         self
+    }
+
+    /// Adds an `Allow` header to the answer (for HTTP 405).
+    pub(crate) fn with_allow(mut self, allow: impl Into<String>) -> Self {
+        self.allow = Some(allow.into());
+        self
+    }
+
+    /// The error as a compact JSON response in Google's shape.
+    pub(crate) fn into_plain_response(self) -> Response {
+        self.into_response(Output::default())
     }
 
     fn from_tonic(status: &tonic::Status) -> Self {
