@@ -1,35 +1,49 @@
 //! The subcommands.
 
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
-use std::net::SocketAddr;
+use std::io::{BufRead as _, IsTerminal as _};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 use eeops::client::{CancelOutcome, Client, ListOptions, OperationExt, WaitOptions};
+use eeops::pb::google::earthengine::v1::operation_metadata::State;
 use eeops::pb::google::longrunning::Operation;
 use eeops::server::emulator::{self, EmulatorConfig, RunOptions, parse_duration};
 use futures::{StreamExt as _, TryStreamExt as _};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::output::{self, operation_json, outcome_label, state_label, task_id};
+use crate::output::{
+    self, clean, operation_json, outcome_detail, outcome_label, outcome_word, state_label, task_id,
+};
+use crate::select::Selection;
 use crate::{Failure, Global, OutputFormat, client, describe, exit, exit_code};
+
+/// The default of `--concurrency`: how many calls run at once.
+const CONCURRENCY: u16 = 32;
 
 /// `list`.
 #[derive(Args, Debug)]
 pub struct ListArgs {
-    /// Only operations in this state (PENDING, RUNNING, CANCELLING, SUCCEEDED, CANCELLED, FAILED).
-    #[arg(long)]
-    pub state: Option<String>,
-    /// Only operations of this type (EXPORT_IMAGE, EXPORT_FEATURES, INGEST_IMAGE, ...).
-    #[arg(long = "type")]
-    pub task_type: Option<String>,
-    /// A raw list filter, ANDed with --state and --type.
+    /// Only operations in these states: PENDING (or READY), RUNNING, CANCELLING (or
+    /// CANCEL_REQUESTED), SUCCEEDED (or COMPLETED), CANCELLED, FAILED. Comma-separated or
+    /// repeated; checked before anything is sent and applied by eeops to what the server lists.
+    #[arg(long, value_delimiter = ',')]
+    pub state: Vec<String>,
+    /// Only operations of these types (EXPORT_IMAGE, EXPORT_FEATURES, EXPORT_VIDEO,
+    /// EXPORT_TILES, EXPORT_CLASSIFIER, INGEST_IMAGE, INGEST_TABLE). Comma-separated or repeated.
+    #[arg(long = "type", value_delimiter = ',')]
+    pub task_type: Vec<String>,
+    /// A list filter sent to the server as written (Earth Engine documents no grammar; the
+    /// emulator takes `field = value` tests joined by AND).
     #[arg(long)]
     pub filter: Option<String>,
     /// Show at most this many.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// More columns: update time, EECU-seconds, destination URIs and the error message.
+    #[arg(long, short = 'l')]
+    pub long: bool,
 }
 
 /// Commands that take operation names.
@@ -43,8 +57,7 @@ pub struct NamesArgs {
 /// `cancel`.
 #[derive(Args, Debug)]
 pub struct CancelArgs {
-    /// Operation names or bare task ids.
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    /// Operation names or bare task ids; `all` alone means --all.
     pub names: Vec<String>,
     /// Wait for each outcome: cancelled, completed anyway, failed, or still running.
     #[arg(long)]
@@ -52,25 +65,44 @@ pub struct CancelArgs {
     /// Cancel every unfinished operation of the project that matches --state and --type.
     #[arg(long)]
     pub all: bool,
-    /// With --all: only this state (RUNNING or PENDING; default both).
-    #[arg(long, requires = "all")]
-    pub state: Option<String>,
-    /// With --all: only this type.
-    #[arg(long = "type", requires = "all")]
-    pub task_type: Option<String>,
+    /// With --all: only these states (PENDING or READY, RUNNING; default both).
+    #[arg(long, value_delimiter = ',')]
+    pub state: Vec<String>,
+    /// With --all: only these types (comma-separated or repeated).
+    #[arg(long = "type", value_delimiter = ',')]
+    pub task_type: Vec<String>,
     /// With --all: do not ask before cancelling.
-    #[arg(long, short = 'y', requires = "all")]
+    #[arg(long, short = 'y')]
     pub yes: bool,
-    /// How many cancels run at once.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    /// How many cancels (and confirmations) run at once.
+    #[arg(long, default_value_t = CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
+}
+
+/// `wait`.
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    /// Operation names or bare task ids; `all` alone means --all.
+    pub names: Vec<String>,
+    /// Wait for every unfinished operation of the project that matches --state and --type.
+    #[arg(long)]
+    pub all: bool,
+    /// With --all: only these states (PENDING or READY, RUNNING, CANCELLING; default all three).
+    #[arg(long, value_delimiter = ',')]
+    pub state: Vec<String>,
+    /// With --all: only these types (comma-separated or repeated).
+    #[arg(long = "type", value_delimiter = ',')]
+    pub task_type: Vec<String>,
+    /// How many operations are waited for at once.
+    #[arg(long, default_value_t = CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub concurrency: u16,
 }
 
 /// `emulator`.
 #[derive(Args, Debug)]
 pub struct EmulatorArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address to listen on: PORT (on 127.0.0.1), HOST:PORT or localhost:PORT.
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = parse_addr)]
     pub addr: SocketAddr,
     /// Seed operations from a JSON file (an array of Operations or task specs).
     #[arg(long)]
@@ -130,27 +162,97 @@ impl EmulatorArgs {
     }
 }
 
-fn print_json(v: &serde_json::Value) {
-    println!("{v}");
+/// Parses `--addr`: `PORT` (on 127.0.0.1), `HOST:PORT` with an IP address, or
+/// `localhost:PORT`.
+pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    let t = text.trim();
+    if let Ok(port) = t.parse::<u16>() {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    if let Ok(addr) = t.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let expected = "expected PORT, HOST:PORT or localhost:PORT (e.g. 8080, 127.0.0.1:8080, \
+                    localhost:8080, [::1]:8080)";
+    match t.rsplit_once(':') {
+        Some((host, port)) if host.eq_ignore_ascii_case("localhost") => port
+            .parse::<u16>()
+            .map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, p)))
+            .map_err(|_| format!("invalid port `{}`: {expected}", clean(port))),
+        _ => Err(format!("invalid address `{}`: {expected}", clean(t))),
+    }
 }
 
-/// The filter for --state / --type / --filter, in the `a = b AND c = d` form.
-fn build_filter(
-    state: Option<&str>,
-    task_type: Option<&str>,
-    extra: Option<&str>,
-) -> Option<String> {
-    let mut parts = Vec::new();
-    if let Some(s) = state {
-        parts.push(format!("metadata.state = {}", s.to_ascii_uppercase()));
+fn print_json(v: &serde_json::Value) {
+    outln!("{v}");
+}
+
+/// The one line `-o json` prints on stdout for a name whose call failed (the human message
+/// goes to stderr as well).
+fn json_error(name: &str, e: &eeops::Error) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "result": "error",
+        "code": e.code().map(|c| c.as_str_name()),
+        "message": e.message(),
+    })
+}
+
+/// Reports a failed call on `name`: `error: NAME: message` on stderr, and with `-o json` the
+/// error object on stdout.
+fn report_error(g: &Global, name: &str, e: &eeops::Error, verb: Option<&str>) {
+    if g.output == OutputFormat::Json {
+        print_json(&json_error(name, e));
     }
-    if let Some(t) = task_type {
-        parts.push(format!("metadata.type = {}", t.to_ascii_uppercase()));
+    errln!("error: {}: {}", clean(name), describe(e, verb));
+}
+
+/// Whether `--all` is meant: the flag, or the name `all` alone (an Earth Engine task id is
+/// never `all`). Names beside it are refused.
+fn wants_all(verb: &str, names: &[String], all: bool) -> Result<bool, Failure> {
+    let named_all = names.iter().any(|n| n == "all");
+    match (all, named_all, names.len()) {
+        (true, _, 0) => Ok(true),
+        (true, _, _) => Err(Failure::usage(format!(
+            "{verb} --all takes no names; give either names or --all"
+        ))),
+        (false, true, 1) => Ok(true),
+        (false, true, _) => Err(Failure::usage(format!(
+            "`all` means every operation: give either `{verb} all` or names, not both"
+        ))),
+        (false, false, 0) => Err(Failure::usage(format!(
+            "{verb} needs operation names, or --all (or the name `all`)"
+        ))),
+        (false, false, _) => Ok(false),
     }
-    if let Some(f) = extra.filter(|f| !f.trim().is_empty()) {
-        parts.push(f.trim().to_owned());
+}
+
+/// Refuses flags that only mean something with `--all`, naming the first one given.
+fn only_with_all(verb: &str, flags: &[(&str, bool)]) -> Result<(), Failure> {
+    match flags.iter().find(|(_, given)| *given) {
+        Some((flag, _)) => Err(Failure::usage(format!(
+            "{flag} applies only to `{verb} --all` (or `{verb} all`); with names it would be \
+             ignored, so nothing was done"
+        ))),
+        None => Ok(()),
     }
-    (!parts.is_empty()).then(|| parts.join(" AND "))
+}
+
+/// Keeps the states `verb --all` can act on; with none given, all of `allowed`.
+fn states_for_all(verb: &str, selection: &mut Selection, allowed: &[State]) -> Result<(), Failure> {
+    if selection.states.is_empty() {
+        selection.states = allowed.to_vec();
+        return Ok(());
+    }
+    if let Some(s) = selection.states.iter().find(|s| !allowed.contains(s)) {
+        let names: Vec<&str> = allowed.iter().map(|s| s.as_str_name()).collect();
+        return Err(Failure::usage(format!(
+            "--state {}: `{verb} --all` acts on unfinished operations only ({})",
+            s.as_str_name(),
+            names.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 fn project_collection(g: &Global, c: &Client) -> Result<String, Failure> {
@@ -162,23 +264,54 @@ fn project_collection(g: &Global, c: &Client) -> Result<String, Failure> {
     }
 }
 
+/// Every operation of the collection that `keep` selects, in one list (pages of 500).
+async fn list_selected(
+    g: &Global,
+    c: &Client,
+    collection: &str,
+    keep: impl Fn(&Operation) -> bool,
+) -> Result<Vec<Operation>, Failure> {
+    let spinner = ProgressBar::new_spinner().with_message(format!("listing {collection}"));
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let listed = c
+        .list_with(collection, ListOptions::default().with_page_size(500))
+        .try_filter(|op| futures::future::ready(keep(op)))
+        .try_collect()
+        .await;
+    spinner.finish_and_clear();
+    listed.map_err(|e| {
+        if g.output == OutputFormat::Json {
+            print_json(&json_error(collection, &e));
+        }
+        Failure::from(e)
+    })
+}
+
 /// `list`.
 pub async fn list(g: &Global, a: ListArgs) -> Result<u8, Failure> {
+    let selection = Selection::parse(&a.state, &a.task_type)?;
     let c = client(g).await?;
     let collection = project_collection(g, &c)?;
     let mut options = ListOptions::default().with_page_size(500);
-    if let Some(f) = build_filter(
-        a.state.as_deref(),
-        a.task_type.as_deref(),
-        a.filter.as_deref(),
-    ) {
-        options = options.with_filter(f);
+    if let Some(f) = a.filter.as_deref().filter(|f| !f.trim().is_empty()) {
+        options = options.with_filter(f.trim());
     }
     let limit = a.limit.unwrap_or(usize::MAX);
-    let mut stream = c.list_with(&collection, options).take(limit);
+    let mut stream = c
+        .list_with(&collection, options)
+        .try_filter(|op| futures::future::ready(selection.matches(op)))
+        .take(limit);
     let mut ops = Vec::new();
     while let Some(op) = stream.next().await {
-        let op = op?;
+        let op = match op {
+            Ok(op) => op,
+            Err(e) => {
+                if g.output == OutputFormat::Json {
+                    print_json(&json_error(&collection, &e));
+                }
+                return Err(e.into());
+            }
+        };
         if g.output == OutputFormat::Json {
             // Stream JSON lines as pages arrive.
             print_json(&operation_json(&op));
@@ -188,9 +321,9 @@ pub async fn list(g: &Global, a: ListArgs) -> Result<u8, Failure> {
     }
     if g.output == OutputFormat::Table {
         if ops.is_empty() {
-            eprintln!("no operations in {collection}");
+            errln!("no operations in {collection}");
         } else {
-            print!("{}", output::table(&ops));
+            out!("{}", output::table(&ops, a.long));
         }
     }
     Ok(exit::OK)
@@ -200,28 +333,35 @@ pub async fn list(g: &Global, a: ListArgs) -> Result<u8, Failure> {
 fn resolve_all(c: &Client, names: &[String]) -> Result<Vec<String>, Failure> {
     names
         .iter()
-        .map(|n| c.operation_name(n).map_err(Failure::from))
+        .map(|n| {
+            c.operation_name(n).map_err(|e| Failure {
+                code: exit_code(&e),
+                message: describe(&e, None),
+            })
+        })
         .collect()
 }
 
-/// `get`.
+/// `get` (also `info`, `describe`).
 pub async fn get(g: &Global, a: NamesArgs) -> Result<u8, Failure> {
     let c = client(g).await?;
     let names = resolve_all(&c, &a.names)?;
     let mut code = exit::OK;
-    for (i, name) in names.iter().enumerate() {
+    let mut shown = 0;
+    for name in &names {
         match c.get(name).await {
             Ok(op) => match g.output {
                 OutputFormat::Json => print_json(&operation_json(&op)),
                 OutputFormat::Table => {
-                    if i > 0 {
-                        println!();
+                    if shown > 0 {
+                        outln!();
                     }
-                    print!("{}", output::details(&op));
+                    shown += 1;
+                    out!("{}", output::details(&op));
                 }
             },
             Err(e) => {
-                eprintln!("error: {name}: {}", describe(&e, None));
+                report_error(g, name, &e, None);
                 code = code.max(exit_code(&e));
             }
         }
@@ -235,35 +375,20 @@ pub async fn delete(g: &Global, a: NamesArgs) -> Result<u8, Failure> {
     let names = resolve_all(&c, &a.names)?;
     let mut code = exit::OK;
     for name in &names {
-        let result = c.delete(name).await;
-        report_simple(g, name, "deleted", &result, None);
-        if let Err(e) = &result {
-            code = code.max(exit_code(e));
+        match c.delete(name).await {
+            Ok(()) => match g.output {
+                OutputFormat::Json => {
+                    print_json(&serde_json::json!({"name": name, "result": "deleted"}))
+                }
+                OutputFormat::Table => outln!("deleted: {}", clean(name)),
+            },
+            Err(e) => {
+                report_error(g, name, &e, None);
+                code = code.max(exit_code(&e));
+            }
         }
     }
     Ok(code)
-}
-
-fn report_simple(
-    g: &Global,
-    name: &str,
-    done_word: &str,
-    result: &eeops::Result<()>,
-    verb: Option<&str>,
-) {
-    match (g.output, result) {
-        (OutputFormat::Json, Ok(())) => {
-            print_json(&serde_json::json!({"name": name, "result": done_word}))
-        }
-        (OutputFormat::Json, Err(e)) => print_json(&serde_json::json!({
-            "name": name,
-            "result": "error",
-            "code": e.code().map(|c| c.as_str_name()),
-            "message": e.message(),
-        })),
-        (OutputFormat::Table, Ok(())) => println!("{done_word}: {name}"),
-        (OutputFormat::Table, Err(e)) => eprintln!("error: {name}: {}", describe(e, verb)),
-    }
 }
 
 /// What one cancel came to, for reports and summaries.
@@ -279,6 +404,12 @@ pub enum CancelResult {
     FailedAnyway,
     /// Still not done when the wait ended.
     StillRunning,
+    /// It had been cancelled before: nothing was sent.
+    AlreadyCancelled,
+    /// It had succeeded before: nothing was sent.
+    AlreadySucceeded,
+    /// It had failed before: nothing was sent.
+    AlreadyFailed,
     /// The server does not support cancel.
     Unsupported,
     /// The operation does not exist.
@@ -295,6 +426,9 @@ impl CancelResult {
             CancelResult::CompletedAnyway => "completed anyway",
             CancelResult::FailedAnyway => "failed anyway",
             CancelResult::StillRunning => "still running",
+            CancelResult::AlreadyCancelled => "already cancelled",
+            CancelResult::AlreadySucceeded => "already succeeded",
+            CancelResult::AlreadyFailed => "already failed",
             CancelResult::Unsupported => "cancel unsupported",
             CancelResult::NotFound => "not found",
             CancelResult::Error => "error",
@@ -307,14 +441,21 @@ impl CancelResult {
             CancelResult::Unsupported | CancelResult::NotFound | CancelResult::Error
         )
     }
+
+    fn already(op: &Operation) -> CancelResult {
+        match outcome_word(op) {
+            "cancelled" => CancelResult::AlreadyCancelled,
+            "failed" => CancelResult::AlreadyFailed,
+            _ => CancelResult::AlreadySucceeded,
+        }
+    }
 }
 
-/// One cancel, confirmed or not: the result, the operation when known, the error when any.
-async fn cancel_one(
-    c: &Client,
-    name: &str,
-    confirm: Option<WaitOptions>,
-) -> (CancelResult, Option<Operation>, Option<eeops::Error>) {
+/// What one cancel came to: the result, the operation when known, the error when any.
+type CancelReport = (CancelResult, Option<Operation>, Option<eeops::Error>);
+
+/// One cancel, confirmed or not.
+async fn cancel_one(c: &Client, name: &str, confirm: Option<WaitOptions>) -> CancelReport {
     let Some(wait) = confirm else {
         return match c.cancel(name).await {
             Ok(()) => (CancelResult::Requested, None, None),
@@ -330,6 +471,16 @@ async fn cancel_one(
             (CancelResult::Unsupported, operation, Some(error))
         }
         Ok(other) => (CancelResult::Error, other.operation().cloned(), None),
+        Err(e) => (error_result(&e), None, Some(e)),
+    }
+}
+
+/// A named cancel: reads the operation first, so one that is already finished is reported as
+/// such (and not sent a cancel that would do nothing).
+async fn cancel_named(c: &Client, name: &str, confirm: Option<WaitOptions>) -> CancelReport {
+    match c.get(name).await {
+        Ok(op) if op.done => (CancelResult::already(&op), Some(op), None),
+        Ok(_) => cancel_one(c, name, confirm).await,
         Err(e) => (error_result(&e), None, Some(e)),
     }
 }
@@ -350,7 +501,9 @@ fn cancel_json(
     op: Option<&Operation>,
     e: Option<&eeops::Error>,
 ) -> serde_json::Value {
-    let mut v = serde_json::json!({"name": name, "result": r.label()});
+    // A failed call is `"result": "error"` with its code, as for every command.
+    let result = if e.is_some() { "error" } else { r.label() };
+    let mut v = serde_json::json!({"name": name, "result": result});
     if let Some(op) = op {
         v["state"] = state_label(op).into();
         v["operation"] = operation_json(op);
@@ -362,6 +515,43 @@ fn cancel_json(
     v
 }
 
+/// `cancelled: NAME (code 1: Cancelled.)`, `still running: NAME (RUNNING 40%)`, ...
+fn cancel_line(name: &str, r: CancelResult, op: Option<&Operation>) -> String {
+    let detail = op.and_then(|op| match r {
+        CancelResult::StillRunning => Some(match op.progress() {
+            Some(p) if p > 0.0 => format!("{} {:.0}%", state_label(op), p * 100.0),
+            _ => state_label(op),
+        }),
+        _ => outcome_detail(op),
+    });
+    match detail {
+        Some(d) => format!("{}: {} ({d})", r.label(), clean(name)),
+        None => format!("{}: {}", r.label(), clean(name)),
+    }
+}
+
+/// Prints one cancel's report the way `-o` asks; returns its exit code.
+fn print_cancel(g: &Global, name: &str, (r, op, e): &CancelReport) -> u8 {
+    if let Some(e) = e {
+        // The JSON line carries the operation when the server could still be read (cancel
+        // unsupported), so it is not the plain error object.
+        if g.output == OutputFormat::Json {
+            print_json(&cancel_json(name, *r, op.as_ref(), Some(e)));
+        }
+        errln!("error: {}: {}", clean(name), describe(e, Some("cancel")));
+        return exit_code(e);
+    }
+    match g.output {
+        OutputFormat::Json => print_json(&cancel_json(name, *r, op.as_ref(), None)),
+        OutputFormat::Table => outln!("{}", cancel_line(name, *r, op.as_ref())),
+    }
+    if r.is_failure() {
+        exit::FAILURE
+    } else {
+        exit::OK
+    }
+}
+
 fn confirm_wait(g: &Global) -> WaitOptions {
     WaitOptions::default()
         .with_timeout(g.timeout.unwrap_or(Duration::from_secs(60)))
@@ -370,120 +560,103 @@ fn confirm_wait(g: &Global) -> WaitOptions {
 
 /// `cancel`.
 pub async fn cancel(g: &Global, a: CancelArgs) -> Result<u8, Failure> {
+    let all = wants_all("cancel", &a.names, a.all)?;
+    if !all {
+        only_with_all(
+            "cancel",
+            &[
+                ("--state", !a.state.is_empty()),
+                ("--type", !a.task_type.is_empty()),
+                ("--yes", a.yes),
+            ],
+        )?;
+    }
+    let mut selection = Selection::parse(&a.state, &a.task_type)?;
+    if all {
+        states_for_all("cancel", &mut selection, &[State::Pending, State::Running])?;
+    }
     let c = client(g).await?;
-    if a.all {
-        return cancel_all(g, &c, &a).await;
+    if all {
+        return cancel_all(g, &c, &a, &selection).await;
     }
     let names = resolve_all(&c, &a.names)?;
     let confirm = a.confirm.then(|| confirm_wait(g));
+    // Concurrently, reported in input order as each is known.
+    let mut reports = futures::stream::iter(names)
+        .map(|name| {
+            let c = c.clone();
+            let confirm = confirm.clone();
+            async move {
+                let report = cancel_named(&c, &name, confirm).await;
+                (name, report)
+            }
+        })
+        .buffered(usize::from(a.concurrency));
     let mut code = exit::OK;
-    for name in &names {
-        let (r, op, e) = cancel_one(&c, name, confirm.clone()).await;
-        match g.output {
-            OutputFormat::Json => print_json(&cancel_json(name, r, op.as_ref(), e.as_ref())),
-            OutputFormat::Table => match &e {
-                Some(e) => eprintln!("error: {name}: {}", describe(e, Some("cancel"))),
-                None => match &op {
-                    Some(op) => println!("{}: {name} ({})", r.label(), outcome_label(op)),
-                    None => println!("{}: {name}", r.label()),
-                },
-            },
-        }
-        if let Some(e) = &e {
-            code = code.max(exit_code(e));
-        } else if r.is_failure() {
-            code = code.max(exit::FAILURE);
-        }
+    while let Some((name, report)) = reports.next().await {
+        code = code.max(print_cancel(g, &name, &report));
     }
     Ok(code)
 }
 
-/// States `cancel --all` acts on.
-fn cancellable_states(state: Option<&str>) -> Result<Vec<String>, Failure> {
-    match state.map(str::to_ascii_uppercase).as_deref() {
-        None => Ok(vec!["PENDING".into(), "RUNNING".into()]),
-        Some(s @ ("PENDING" | "RUNNING")) => Ok(vec![s.to_owned()]),
-        Some(other) => Err(Failure::usage(format!(
-            "--state {other}: only PENDING or RUNNING operations can be cancelled"
-        ))),
-    }
-}
-
-async fn cancel_all(g: &Global, c: &Client, a: &CancelArgs) -> Result<u8, Failure> {
+async fn cancel_all(
+    g: &Global,
+    c: &Client,
+    a: &CancelArgs,
+    selection: &Selection,
+) -> Result<u8, Failure> {
     let collection = project_collection(g, c)?;
-    let states = cancellable_states(a.state.as_deref())?;
-    let task_type = a.task_type.as_ref().map(|t| t.to_ascii_uppercase());
-    // The server narrows by `done` and type; the states are checked here as well, since a
-    // filter cannot say "PENDING or RUNNING".
-    let filter = build_filter(None, task_type.as_deref(), Some("done = false")).unwrap_or_default();
-    let spinner = ProgressBar::new_spinner().with_message(format!("listing {collection}"));
-    spinner.enable_steady_tick(Duration::from_millis(120));
-    let ops: Vec<Operation> = c
-        .list_with(
-            &collection,
-            ListOptions::default()
-                .with_filter(filter)
-                .with_page_size(500),
-        )
-        .try_filter(|op| {
-            let keep = !op.done
-                && states.contains(&state_label(op))
-                && task_type
-                    .as_ref()
-                    .is_none_or(|t| op.metadata().is_some_and(|m| &m.r#type == t));
-            futures::future::ready(keep)
-        })
-        .try_collect()
-        .await?;
-    spinner.finish_and_clear();
+    let ops = list_selected(g, c, &collection, |op| !op.done && selection.matches(op)).await?;
     if ops.is_empty() {
-        eprintln!("nothing to cancel in {collection}");
+        errln!(
+            "nothing to cancel in {collection} ({})",
+            selection.describe()
+        );
         return Ok(exit::OK);
     }
     let what = format!(
-        "{} operation{} ({}{}) in {collection}",
+        "{} operation{} ({}) in {collection}",
         ops.len(),
         if ops.len() == 1 { "" } else { "s" },
-        states.join(" or "),
-        task_type
-            .as_ref()
-            .map(|t| format!(", type {t}"))
-            .unwrap_or_default()
+        selection.describe(),
     );
     if !a.yes && !ask(&format!("Cancel {what}?"))? {
-        eprintln!("nothing cancelled");
+        errln!("nothing cancelled");
         return Ok(exit::OK);
     }
     let names: Vec<String> = ops.into_iter().map(|op| op.name).collect();
-    let bar = ProgressBar::new(names.len() as u64)
-        .with_style(bar_style("{bar:40.cyan/blue} {pos}/{len} cancelled {msg}"));
+    let template = if a.confirm {
+        "{bar:40.cyan/blue} {pos}/{len} cancels confirmed {msg}"
+    } else {
+        "{bar:40.cyan/blue} {pos}/{len} cancel requests sent {msg}"
+    };
+    let bar = ProgressBar::new(names.len() as u64).with_style(bar_style(template));
     let confirm = a.confirm.then(|| confirm_wait(g));
-    let results: Vec<(
-        String,
-        CancelResult,
-        Option<Operation>,
-        Option<eeops::Error>,
-    )> = futures::stream::iter(names)
-        .map(|name| {
-            let c = c.clone();
-            let confirm = confirm.clone();
-            let bar = bar.clone();
-            async move {
-                let (r, op, e) = cancel_one(&c, &name, confirm).await;
-                bar.inc(1);
-                if let Some(e) = &e {
-                    bar.suspend(|| eprintln!("error: {name}: {}", describe(e, Some("cancel"))));
+    let mut results: Vec<(usize, String, CancelReport)> =
+        futures::stream::iter(names.into_iter().enumerate())
+            .map(|(i, name)| {
+                let c = c.clone();
+                let confirm = confirm.clone();
+                let bar = bar.clone();
+                async move {
+                    let report = cancel_one(&c, &name, confirm).await;
+                    bar.inc(1);
+                    if let Some(e) = &report.2 {
+                        bar.suspend(|| {
+                            errln!("error: {}: {}", clean(&name), describe(e, Some("cancel")))
+                        });
+                    }
+                    (i, name, report)
                 }
-                (name, r, op, e)
-            }
-        })
-        .buffer_unordered(usize::from(a.concurrency))
-        .collect()
-        .await;
+            })
+            .buffer_unordered(usize::from(a.concurrency))
+            .collect()
+            .await;
     bar.finish_and_clear();
+    results.sort_by_key(|(i, _, _)| *i);
     let mut counts = std::collections::BTreeMap::new();
     let mut code = exit::OK;
-    for (name, r, op, e) in &results {
+    for (_, name, (r, op, e)) in &results {
         *counts.entry(*r).or_insert(0usize) += 1;
         if g.output == OutputFormat::Json {
             print_json(&cancel_json(name, *r, op.as_ref(), e.as_ref()));
@@ -498,7 +671,7 @@ async fn cancel_all(g: &Global, c: &Client, a: &CancelArgs) -> Result<u8, Failur
         .iter()
         .map(|(r, n)| format!("{n} {}", r.label()))
         .collect();
-    eprintln!("{what}: {}", summary.join(", "));
+    errln!("{what}: {}", summary.join(", "));
     Ok(code)
 }
 
@@ -509,8 +682,7 @@ fn ask(question: &str) -> Result<bool, Failure> {
             "{question} Refusing to act without a terminal to ask on: pass --yes"
         )));
     }
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
+    output::write_stderr(format_args!("{question} [y/N] "));
     let mut answer = String::new();
     std::io::stdin()
         .lock()
@@ -526,7 +698,7 @@ fn bar_style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
-/// The message of a wait bar: state and current stage.
+/// The message of a wait bar: state and current stage (escaped).
 fn wait_message(op: &Operation) -> String {
     let mut m = state_label(op);
     if let Some(md) = op.metadata()
@@ -535,63 +707,114 @@ fn wait_message(op: &Operation) -> String {
             .iter()
             .find(|s| s.complete_work_units < s.total_work_units)
     {
-        m.push_str(&format!(" · {}", stage.display_name));
+        m.push_str(&format!(
+            " · {} {}/{}",
+            clean(&stage.display_name),
+            stage.complete_work_units,
+            stage.total_work_units
+        ));
     }
     m
 }
 
-/// `wait`.
-pub async fn wait(g: &Global, a: NamesArgs) -> Result<u8, Failure> {
-    let c = client(g).await?;
-    let names = resolve_all(&c, &a.names)?;
-    let bars = MultiProgress::new();
-    let style = bar_style("{prefix:<26} {bar:30.green/white} {percent:>3}% {msg}");
+/// How `wait` follows an operation: WaitOperation calls of under a second (or GetOperation
+/// polls of at most a second where the server has no WaitOperation), so a bar moves at least
+/// once a second while the task does.
+fn live_wait_options(g: &Global) -> WaitOptions {
     let options = WaitOptions::default()
-        .with_poll_interval(Duration::from_millis(500), Duration::from_secs(10));
-    let options = match g.timeout {
+        .with_poll_interval(Duration::from_millis(500), Duration::from_secs(1))
+        .with_server_wait(Duration::from_millis(800));
+    match g.timeout {
         Some(t) => options.with_timeout(t),
         None => options,
-    };
-    let tasks = names.iter().map(|name| {
-        let bar = bars.add(
-            ProgressBar::new(100)
-                .with_style(style.clone())
-                .with_prefix(task_id(name).to_owned()),
-        );
-        let c = c.clone();
-        let options = options.clone();
-        async move {
-            let result = c
-                .wait_with_progress(name, options, |op| {
-                    if let Some(md) = op.metadata() {
-                        bar.set_position((md.progress.clamp(0.0, 1.0) * 100.0) as u64);
-                    }
-                    bar.set_message(wait_message(op));
-                })
-                .await;
-            bar.finish_and_clear();
-            (name.clone(), result)
+    }
+}
+
+/// `wait`.
+pub async fn wait(g: &Global, a: WaitArgs) -> Result<u8, Failure> {
+    let all = wants_all("wait", &a.names, a.all)?;
+    if !all {
+        only_with_all(
+            "wait",
+            &[
+                ("--state", !a.state.is_empty()),
+                ("--type", !a.task_type.is_empty()),
+            ],
+        )?;
+    }
+    let mut selection = Selection::parse(&a.state, &a.task_type)?;
+    if all {
+        states_for_all(
+            "wait",
+            &mut selection,
+            &[State::Pending, State::Running, State::Cancelling],
+        )?;
+    }
+    let c = client(g).await?;
+    let names = if all {
+        let collection = project_collection(g, &c)?;
+        let ops = list_selected(g, &c, &collection, |op| !op.done && selection.matches(op)).await?;
+        if ops.is_empty() {
+            errln!(
+                "nothing to wait for in {collection} ({})",
+                selection.describe()
+            );
+            return Ok(exit::OK);
         }
-    });
-    let results = futures::future::join_all(tasks).await;
+        ops.into_iter().map(|op| op.name).collect()
+    } else {
+        resolve_all(&c, &a.names)?
+    };
+    let bars = MultiProgress::new();
+    let style = bar_style("{prefix:<26} {bar:30.green/white} {percent:>3}% {elapsed:>4} {msg}");
+    let options = live_wait_options(g);
+    let mut results = futures::stream::iter(names)
+        .map(|name| {
+            let bar = bars.add(
+                ProgressBar::new(100)
+                    .with_style(style.clone())
+                    .with_prefix(clean(task_id(&name)).into_owned()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(250));
+            let c = c.clone();
+            let options = options.clone();
+            async move {
+                let result = c
+                    .wait_with_progress(&name, options, |op| {
+                        if let Some(p) = op.progress() {
+                            bar.set_position((p.clamp(0.0, 1.0) * 100.0) as u64);
+                        }
+                        bar.set_message(wait_message(op));
+                    })
+                    .await;
+                // The bar stays, with the outcome, until every wait is over.
+                match &result {
+                    Ok(op) => bar.finish_with_message(outcome_label(op)),
+                    Err(e) => bar.abandon_with_message(format!("error: {}", clean(&e.to_string()))),
+                }
+                (name, result)
+            }
+        })
+        .buffered(usize::from(a.concurrency));
     let mut code = exit::OK;
-    for (name, result) in results {
+    while let Some((name, result)) = results.next().await {
         match result {
             Ok(op) => {
-                match g.output {
+                bars.suspend(|| match g.output {
                     OutputFormat::Json => print_json(&operation_json(&op)),
-                    OutputFormat::Table => println!("{}: {name}", outcome_label(&op)),
-                }
+                    OutputFormat::Table => outln!("{}: {}", outcome_label(&op), clean(&name)),
+                });
                 if op.error().is_some() {
                     code = code.max(exit::FAILURE);
                 }
             }
             Err(e) => {
-                eprintln!("error: {name}: {}", describe(&e, None));
+                bars.suspend(|| report_error(g, &name, &e, None));
                 code = code.max(exit_code(&e));
             }
         }
     }
+    let _ = bars.clear();
     Ok(code)
 }
 
@@ -604,11 +827,44 @@ pub async fn emulator(a: EmulatorArgs) -> Result<u8, Failure> {
     if let Some(seed) = &a.seed {
         options = options.with_seed(seed.clone());
     }
-    emulator::run(a.config(), options)
-        .await
-        .map_err(|e| Failure {
+    emulator::run(a.config(), options).await.map_err(|e| {
+        let bind = e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::AddrInUse
+                    | std::io::ErrorKind::AddrNotAvailable
+                    | std::io::ErrorKind::PermissionDenied
+            )
+        });
+        Failure {
             code: exit::CONNECTION,
-            message: format!("emulator: {e}"),
-        })?;
+            message: if bind {
+                format!(
+                    "emulator: cannot listen on {}: {e}\n  hint: pick another with --addr \
+                     (e.g. --addr 8081, or --addr 0 for any free port)",
+                    a.addr
+                )
+            } else {
+                format!("emulator: {e}")
+            },
+        }
+    })?;
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        let ok = |t: &str| parse_addr(t).unwrap().to_string();
+        assert_eq!(ok("8080"), "127.0.0.1:8080");
+        assert_eq!(ok("localhost:9000"), "127.0.0.1:9000");
+        assert_eq!(ok("0.0.0.0:80"), "0.0.0.0:80");
+        assert_eq!(ok("[::1]:8080"), "[::1]:8080");
+        for bad in ["", "host:80", "localhost:http", "99999", "1.2.3.4"] {
+            assert!(parse_addr(bad).is_err(), "{bad}");
+        }
+    }
 }
