@@ -1249,6 +1249,18 @@ async fn help_shows_what_applies_and_completions_and_man_print() {
             stderr(&o)
         );
     }
+    for args in [
+        &["--transport", "grpc", "--api-version", "v1beta", "list"][..],
+        &["list", "-l", "-o", "json"],
+    ] {
+        let o = run(args).await;
+        assert_eq!(
+            code(&o),
+            2,
+            "{args:?} is refused, not ignored: {}",
+            stderr(&o)
+        );
+    }
     let o = run(&["list", "--help"]).await;
     assert!(stdout(&o).contains("--project") && stdout(&o).contains("--long"));
     for alias in ["info", "describe"] {

@@ -310,6 +310,28 @@ fn grpc_answered_by_http_5xx(e: &Error) -> bool {
             .is_some_and(|code| (500..=599).contains(&code))
 }
 
+/// An option given on the command line that the rest of it would make meaningless.
+fn ignored_option(cli: &Cli, matches: &ArgMatches) -> Option<String> {
+    let grpc = match cli.global.transport {
+        Some(t) => t == TransportArg::Grpc,
+        None => {
+            std::env::var("EEOPS_TRANSPORT").is_ok_and(|t| t.trim().eq_ignore_ascii_case("grpc"))
+        }
+    };
+    if grpc && matches.value_source("api_version") == Some(ValueSource::CommandLine) {
+        return Some(
+            "--api-version chooses REST paths; gRPC has none (use --transport rest)".into(),
+        );
+    }
+    if let Command::List(a) = &cli.command
+        && a.long
+        && cli.global.output == OutputFormat::Json
+    {
+        return Some("--long adds table columns; -o json already has every field".into());
+    }
+    None
+}
+
 /// The error, its code, and a hint at what to do; `verb` names the call for the hints that
 /// depend on it (`cancel`).
 pub fn describe(e: &Error, verb: Option<&str>) -> String {
@@ -406,6 +428,10 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e.format(&mut cmd)),
     };
+    if let Some(message) = ignored_option(&cli, &matches) {
+        let e = cmd.error(clap::error::ErrorKind::ArgumentConflict, message);
+        return usage_error(&e);
+    }
     init_logging(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
