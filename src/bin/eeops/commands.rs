@@ -719,11 +719,19 @@ fn wait_message(op: &Operation) -> String {
 
 /// How `wait` follows an operation: WaitOperation calls of under a second (or GetOperation
 /// polls of at most a second where the server has no WaitOperation), so a bar moves at least
-/// once a second while the task does.
-fn live_wait_options(g: &Global) -> WaitOptions {
+/// once a second while the task does. With more than 8 waits at once, each call is longer
+/// (100 ms per wait, at most 10 s), so that the whole command stays near 10 calls a second
+/// and does not eat a project's request quota.
+fn live_wait_options(g: &Global, at_once: usize) -> WaitOptions {
+    let per_call = Duration::from_millis(100)
+        .saturating_mul(u32::try_from(at_once).unwrap_or(u32::MAX))
+        .clamp(Duration::from_millis(800), Duration::from_secs(10));
     let options = WaitOptions::default()
-        .with_poll_interval(Duration::from_millis(500), Duration::from_secs(1))
-        .with_server_wait(Duration::from_millis(800));
+        .with_poll_interval(
+            Duration::from_millis(500),
+            per_call.max(Duration::from_secs(1)),
+        )
+        .with_server_wait(per_call);
     match g.timeout {
         Some(t) => options.with_timeout(t),
         None => options,
@@ -767,7 +775,7 @@ pub async fn wait(g: &Global, a: WaitArgs) -> Result<u8, Failure> {
     };
     let bars = MultiProgress::new();
     let style = bar_style("{prefix:<26} {bar:30.green/white} {percent:>3}% {elapsed:>4} {msg}");
-    let options = live_wait_options(g);
+    let options = live_wait_options(g, names.len().min(usize::from(a.concurrency)));
     let mut results = futures::stream::iter(names)
         .map(|name| {
             let bar = bars.add(
