@@ -321,7 +321,12 @@ pub async fn list(g: &Global, a: ListArgs) -> Result<u8, Failure> {
     }
     if g.output == OutputFormat::Table {
         if ops.is_empty() {
-            errln!("no operations in {collection}");
+            let what = selection.describe();
+            if what.is_empty() {
+                errln!("no operations in {collection}");
+            } else {
+                errln!("no operations in {collection} ({what})");
+            }
         } else {
             out!("{}", output::table(&ops, a.long));
         }

@@ -87,8 +87,9 @@ struct Cli {
     command: Command,
 }
 
-/// Options every command takes.
+/// Options every command that talks to a service takes.
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// The service's base URL (default: Earth Engine's, or the emulator named by
     /// EEOPS_EMULATOR_HOST).
