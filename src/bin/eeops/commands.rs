@@ -631,7 +631,7 @@ async fn cancel_all(
     }
     let names: Vec<String> = ops.into_iter().map(|op| op.name).collect();
     let template = if a.confirm {
-        "{bar:40.cyan/blue} {pos}/{len} cancels confirmed {msg}"
+        "{bar:40.cyan/blue} {pos}/{len} outcomes known {msg}"
     } else {
         "{bar:40.cyan/blue} {pos}/{len} cancel requests sent {msg}"
     };

@@ -123,7 +123,10 @@ pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
             _ => "cancel unsupported",
         };
         *outcomes.entry(label).or_default() += 1;
-        let detail = outcome.operation().map(outcome_label).unwrap_or_default();
+        let detail = outcome
+            .operation()
+            .and_then(output::outcome_detail)
+            .unwrap_or_default();
         outln!("  [{via:>4}] {:<26} {label:<17} {detail}", task_id(name));
     }
 
