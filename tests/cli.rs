@@ -941,6 +941,19 @@ async fn json_errors_follow_one_rule() {
                 "{t} {verb}: the message on stderr too"
             );
         }
+        // A refused list: the collection is the name.
+        let o = eeops(
+            h.local_addr(),
+            t,
+            &["list", "-o", "json", "--filter", "metadata.priority > 3"],
+        )
+        .await;
+        assert_eq!(code(&o), 2, "{t}: {}", stderr(&o));
+        let lines = json_lines(&o);
+        assert_eq!(lines.len(), 1, "{t}");
+        assert_eq!(lines[0]["name"], format!("projects/{PROJECT}"));
+        assert_eq!(lines[0]["result"], "error");
+        assert_eq!(lines[0]["code"], "INVALID_ARGUMENT");
         let o = eeops(h.local_addr(), t, &["get", "-o", "json", &ok, &missing]).await;
         let lines = json_lines(&o);
         assert_eq!(lines.len(), 2, "{t}");

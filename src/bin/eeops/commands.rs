@@ -1,26 +1,24 @@
-//! The subcommands.
+//! The subcommands `list`, `get`, `delete` and `emulator`, and what `cancel` and `wait` share
+//! with them: name resolution, the `--all` rules, JSON errors, listing with a selection.
 
-use std::io::{BufRead as _, IsTerminal as _};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use eeops::client::{CancelOutcome, Client, ListOptions, OperationExt, WaitOptions};
+use eeops::client::{Client, ListOptions};
 use eeops::pb::google::earthengine::v1::operation_metadata::State;
 use eeops::pb::google::longrunning::Operation;
 use eeops::server::emulator::{self, EmulatorConfig, RunOptions, parse_duration};
 use futures::{StreamExt as _, TryStreamExt as _};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::output::{
-    self, clean, operation_json, outcome_detail, outcome_label, outcome_word, state_label, task_id,
-};
+use crate::output::{self, clean, operation_json};
 use crate::select::Selection;
 use crate::{Failure, Global, OutputFormat, client, describe, exit, exit_code};
 
 /// The default of `--concurrency`: how many calls run at once.
-const CONCURRENCY: u16 = 32;
+pub(crate) const CONCURRENCY: u16 = 32;
 
 /// `list`.
 #[derive(Args, Debug)]
@@ -52,50 +50,6 @@ pub struct NamesArgs {
     /// Operation names (projects/{project}/operations/{id}) or bare task ids.
     #[arg(required = true)]
     pub names: Vec<String>,
-}
-
-/// `cancel`.
-#[derive(Args, Debug)]
-pub struct CancelArgs {
-    /// Operation names or bare task ids; `all` alone means --all.
-    pub names: Vec<String>,
-    /// Wait for each outcome: cancelled, completed anyway, failed, or still running.
-    #[arg(long)]
-    pub confirm: bool,
-    /// Cancel every unfinished operation of the project that matches --state and --type.
-    #[arg(long)]
-    pub all: bool,
-    /// With --all: only these states (PENDING or READY, RUNNING; default both).
-    #[arg(long, value_delimiter = ',')]
-    pub state: Vec<String>,
-    /// With --all: only these types (comma-separated or repeated).
-    #[arg(long = "type", value_delimiter = ',')]
-    pub task_type: Vec<String>,
-    /// With --all: do not ask before cancelling.
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// How many cancels (and confirmations) run at once.
-    #[arg(long, default_value_t = CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=1024))]
-    pub concurrency: u16,
-}
-
-/// `wait`.
-#[derive(Args, Debug)]
-pub struct WaitArgs {
-    /// Operation names or bare task ids; `all` alone means --all.
-    pub names: Vec<String>,
-    /// Wait for every unfinished operation of the project that matches --state and --type.
-    #[arg(long)]
-    pub all: bool,
-    /// With --all: only these states (PENDING or READY, RUNNING, CANCELLING; default all three).
-    #[arg(long, value_delimiter = ',')]
-    pub state: Vec<String>,
-    /// With --all: only these types (comma-separated or repeated).
-    #[arg(long = "type", value_delimiter = ',')]
-    pub task_type: Vec<String>,
-    /// How many operations are waited for at once.
-    #[arg(long, default_value_t = CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=1024))]
-    pub concurrency: u16,
 }
 
 /// `emulator`.
@@ -183,13 +137,13 @@ pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
     }
 }
 
-fn print_json(v: &serde_json::Value) {
+pub(crate) fn print_json(v: &serde_json::Value) {
     outln!("{v}");
 }
 
 /// The one line `-o json` prints on stdout for a name whose call failed (the human message
 /// goes to stderr as well).
-fn json_error(name: &str, e: &eeops::Error) -> serde_json::Value {
+pub(crate) fn json_error(name: &str, e: &eeops::Error) -> serde_json::Value {
     serde_json::json!({
         "name": name,
         "result": "error",
@@ -200,7 +154,7 @@ fn json_error(name: &str, e: &eeops::Error) -> serde_json::Value {
 
 /// Reports a failed call on `name`: `error: NAME: message` on stderr, and with `-o json` the
 /// error object on stdout.
-fn report_error(g: &Global, name: &str, e: &eeops::Error, verb: Option<&str>) {
+pub(crate) fn report_error(g: &Global, name: &str, e: &eeops::Error, verb: Option<&str>) {
     if g.output == OutputFormat::Json {
         print_json(&json_error(name, e));
     }
@@ -209,7 +163,7 @@ fn report_error(g: &Global, name: &str, e: &eeops::Error, verb: Option<&str>) {
 
 /// Whether `--all` is meant: the flag, or the name `all` alone (an Earth Engine task id is
 /// never `all`). Names beside it are refused.
-fn wants_all(verb: &str, names: &[String], all: bool) -> Result<bool, Failure> {
+pub(crate) fn wants_all(verb: &str, names: &[String], all: bool) -> Result<bool, Failure> {
     let named_all = names.iter().any(|n| n == "all");
     match (all, named_all, names.len()) {
         (true, _, 0) => Ok(true),
@@ -228,7 +182,7 @@ fn wants_all(verb: &str, names: &[String], all: bool) -> Result<bool, Failure> {
 }
 
 /// Refuses flags that only mean something with `--all`, naming the first one given.
-fn only_with_all(verb: &str, flags: &[(&str, bool)]) -> Result<(), Failure> {
+pub(crate) fn only_with_all(verb: &str, flags: &[(&str, bool)]) -> Result<(), Failure> {
     match flags.iter().find(|(_, given)| *given) {
         Some((flag, _)) => Err(Failure::usage(format!(
             "{flag} applies only to `{verb} --all` (or `{verb} all`); with names it would be \
@@ -239,7 +193,11 @@ fn only_with_all(verb: &str, flags: &[(&str, bool)]) -> Result<(), Failure> {
 }
 
 /// Keeps the states `verb --all` can act on; with none given, all of `allowed`.
-fn states_for_all(verb: &str, selection: &mut Selection, allowed: &[State]) -> Result<(), Failure> {
+pub(crate) fn states_for_all(
+    verb: &str,
+    selection: &mut Selection,
+    allowed: &[State],
+) -> Result<(), Failure> {
     if selection.states.is_empty() {
         selection.states = allowed.to_vec();
         return Ok(());
@@ -255,7 +213,7 @@ fn states_for_all(verb: &str, selection: &mut Selection, allowed: &[State]) -> R
     Ok(())
 }
 
-fn project_collection(g: &Global, c: &Client) -> Result<String, Failure> {
+pub(crate) fn project_collection(g: &Global, c: &Client) -> Result<String, Failure> {
     match g.project.as_deref().or(c.project()) {
         Some(p) => Ok(format!("projects/{p}")),
         None => Err(Failure::usage(
@@ -265,7 +223,7 @@ fn project_collection(g: &Global, c: &Client) -> Result<String, Failure> {
 }
 
 /// Every operation of the collection that `keep` selects, in one list (pages of 500).
-async fn list_selected(
+pub(crate) async fn list_selected(
     g: &Global,
     c: &Client,
     collection: &str,
@@ -335,7 +293,7 @@ pub async fn list(g: &Global, a: ListArgs) -> Result<u8, Failure> {
 }
 
 /// Resolves every name before any call is made, so a bad one stops the command early.
-fn resolve_all(c: &Client, names: &[String]) -> Result<Vec<String>, Failure> {
+pub(crate) fn resolve_all(c: &Client, names: &[String]) -> Result<Vec<String>, Failure> {
     names
         .iter()
         .map(|n| {
@@ -396,439 +354,8 @@ pub async fn delete(g: &Global, a: NamesArgs) -> Result<u8, Failure> {
     Ok(code)
 }
 
-/// What one cancel came to, for reports and summaries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum CancelResult {
-    /// The request was accepted (without --confirm).
-    Requested,
-    /// Confirmed cancelled (error code 1).
-    Cancelled,
-    /// It completed successfully despite the cancel.
-    CompletedAnyway,
-    /// It failed despite the cancel.
-    FailedAnyway,
-    /// Still not done when the wait ended.
-    StillRunning,
-    /// It had been cancelled before: nothing was sent.
-    AlreadyCancelled,
-    /// It had succeeded before: nothing was sent.
-    AlreadySucceeded,
-    /// It had failed before: nothing was sent.
-    AlreadyFailed,
-    /// The server does not support cancel.
-    Unsupported,
-    /// The operation does not exist.
-    NotFound,
-    /// Another error.
-    Error,
-}
-
-impl CancelResult {
-    fn label(self) -> &'static str {
-        match self {
-            CancelResult::Requested => "cancel requested",
-            CancelResult::Cancelled => "cancelled",
-            CancelResult::CompletedAnyway => "completed anyway",
-            CancelResult::FailedAnyway => "failed anyway",
-            CancelResult::StillRunning => "still running",
-            CancelResult::AlreadyCancelled => "already cancelled",
-            CancelResult::AlreadySucceeded => "already succeeded",
-            CancelResult::AlreadyFailed => "already failed",
-            CancelResult::Unsupported => "cancel unsupported",
-            CancelResult::NotFound => "not found",
-            CancelResult::Error => "error",
-        }
-    }
-
-    fn is_failure(self) -> bool {
-        matches!(
-            self,
-            CancelResult::Unsupported | CancelResult::NotFound | CancelResult::Error
-        )
-    }
-
-    fn already(op: &Operation) -> CancelResult {
-        match outcome_word(op) {
-            "cancelled" => CancelResult::AlreadyCancelled,
-            "failed" => CancelResult::AlreadyFailed,
-            _ => CancelResult::AlreadySucceeded,
-        }
-    }
-}
-
-/// What one cancel came to: the result, the operation when known, the error when any.
-type CancelReport = (CancelResult, Option<Operation>, Option<eeops::Error>);
-
-/// One cancel, confirmed or not.
-async fn cancel_one(c: &Client, name: &str, confirm: Option<WaitOptions>) -> CancelReport {
-    let Some(wait) = confirm else {
-        return match c.cancel(name).await {
-            Ok(()) => (CancelResult::Requested, None, None),
-            Err(e) => (error_result(&e), None, Some(e)),
-        };
-    };
-    match c.cancel_and_confirm(name, wait).await {
-        Ok(CancelOutcome::Cancelled(op)) => (CancelResult::Cancelled, Some(op), None),
-        Ok(CancelOutcome::CompletedAnyway(op)) => (CancelResult::CompletedAnyway, Some(op), None),
-        Ok(CancelOutcome::FailedAnyway(op)) => (CancelResult::FailedAnyway, Some(op), None),
-        Ok(CancelOutcome::StillRunning(op)) => (CancelResult::StillRunning, Some(op), None),
-        Ok(CancelOutcome::Unimplemented { error, operation }) => {
-            (CancelResult::Unsupported, operation, Some(error))
-        }
-        Ok(other) => (CancelResult::Error, other.operation().cloned(), None),
-        Err(e) => (error_result(&e), None, Some(e)),
-    }
-}
-
-/// A named cancel: reads the operation first, so one that is already finished is reported as
-/// such (and not sent a cancel that would do nothing).
-async fn cancel_named(c: &Client, name: &str, confirm: Option<WaitOptions>) -> CancelReport {
-    match c.get(name).await {
-        Ok(op) if op.done => (CancelResult::already(&op), Some(op), None),
-        Ok(_) => cancel_one(c, name, confirm).await,
-        Err(e) => (error_result(&e), None, Some(e)),
-    }
-}
-
-fn error_result(e: &eeops::Error) -> CancelResult {
-    if e.is_unimplemented() {
-        CancelResult::Unsupported
-    } else if e.is_not_found() {
-        CancelResult::NotFound
-    } else {
-        CancelResult::Error
-    }
-}
-
-fn cancel_json(
-    name: &str,
-    r: CancelResult,
-    op: Option<&Operation>,
-    e: Option<&eeops::Error>,
-) -> serde_json::Value {
-    // A failed call is `"result": "error"` with its code, as for every command.
-    let result = if e.is_some() { "error" } else { r.label() };
-    let mut v = serde_json::json!({"name": name, "result": result});
-    if let Some(op) = op {
-        v["state"] = state_label(op).into();
-        v["operation"] = operation_json(op);
-    }
-    if let Some(e) = e {
-        v["code"] = e.code().map(|c| c.as_str_name()).into();
-        v["message"] = e.message().into();
-    }
-    v
-}
-
-/// `cancelled: NAME (code 1: Cancelled.)`, `still running: NAME (RUNNING 40%)`, ...
-fn cancel_line(name: &str, r: CancelResult, op: Option<&Operation>) -> String {
-    let detail = op.and_then(|op| match r {
-        CancelResult::StillRunning => Some(match op.progress() {
-            Some(p) if p > 0.0 => format!("{} {:.0}%", state_label(op), p * 100.0),
-            _ => state_label(op),
-        }),
-        _ => outcome_detail(op),
-    });
-    match detail {
-        Some(d) => format!("{}: {} ({d})", r.label(), clean(name)),
-        None => format!("{}: {}", r.label(), clean(name)),
-    }
-}
-
-/// Prints one cancel's report the way `-o` asks; returns its exit code.
-fn print_cancel(g: &Global, name: &str, (r, op, e): &CancelReport) -> u8 {
-    if let Some(e) = e {
-        // The JSON line carries the operation when the server could still be read (cancel
-        // unsupported), so it is not the plain error object.
-        if g.output == OutputFormat::Json {
-            print_json(&cancel_json(name, *r, op.as_ref(), Some(e)));
-        }
-        errln!("error: {}: {}", clean(name), describe(e, Some("cancel")));
-        return exit_code(e);
-    }
-    match g.output {
-        OutputFormat::Json => print_json(&cancel_json(name, *r, op.as_ref(), None)),
-        OutputFormat::Table => outln!("{}", cancel_line(name, *r, op.as_ref())),
-    }
-    if r.is_failure() {
-        exit::FAILURE
-    } else {
-        exit::OK
-    }
-}
-
-fn confirm_wait(g: &Global) -> WaitOptions {
-    WaitOptions::default()
-        .with_timeout(g.timeout.unwrap_or(Duration::from_secs(60)))
-        .with_poll_interval(Duration::from_millis(250), Duration::from_secs(5))
-}
-
-/// `cancel`.
-pub async fn cancel(g: &Global, a: CancelArgs) -> Result<u8, Failure> {
-    let all = wants_all("cancel", &a.names, a.all)?;
-    if !all {
-        only_with_all(
-            "cancel",
-            &[
-                ("--state", !a.state.is_empty()),
-                ("--type", !a.task_type.is_empty()),
-                ("--yes", a.yes),
-            ],
-        )?;
-    }
-    let mut selection = Selection::parse(&a.state, &a.task_type)?;
-    if all {
-        states_for_all("cancel", &mut selection, &[State::Pending, State::Running])?;
-    }
-    let c = client(g).await?;
-    if all {
-        return cancel_all(g, &c, &a, &selection).await;
-    }
-    let names = resolve_all(&c, &a.names)?;
-    let confirm = a.confirm.then(|| confirm_wait(g));
-    // Concurrently, reported in input order as each is known.
-    let mut reports = futures::stream::iter(names)
-        .map(|name| {
-            let c = c.clone();
-            let confirm = confirm.clone();
-            async move {
-                let report = cancel_named(&c, &name, confirm).await;
-                (name, report)
-            }
-        })
-        .buffered(usize::from(a.concurrency));
-    let mut code = exit::OK;
-    while let Some((name, report)) = reports.next().await {
-        code = code.max(print_cancel(g, &name, &report));
-    }
-    Ok(code)
-}
-
-async fn cancel_all(
-    g: &Global,
-    c: &Client,
-    a: &CancelArgs,
-    selection: &Selection,
-) -> Result<u8, Failure> {
-    let collection = project_collection(g, c)?;
-    let ops = list_selected(g, c, &collection, |op| !op.done && selection.matches(op)).await?;
-    if ops.is_empty() {
-        errln!(
-            "nothing to cancel in {collection} ({})",
-            selection.describe()
-        );
-        return Ok(exit::OK);
-    }
-    let what = format!(
-        "{} operation{} ({}) in {collection}",
-        ops.len(),
-        if ops.len() == 1 { "" } else { "s" },
-        selection.describe(),
-    );
-    if !a.yes && !ask(&format!("Cancel {what}?"))? {
-        errln!("nothing cancelled");
-        return Ok(exit::OK);
-    }
-    let names: Vec<String> = ops.into_iter().map(|op| op.name).collect();
-    let template = if a.confirm {
-        "{bar:40.cyan/blue} {pos}/{len} outcomes known {msg}"
-    } else {
-        "{bar:40.cyan/blue} {pos}/{len} cancel requests sent {msg}"
-    };
-    let bar = ProgressBar::new(names.len() as u64).with_style(bar_style(template));
-    let confirm = a.confirm.then(|| confirm_wait(g));
-    let mut results: Vec<(usize, String, CancelReport)> =
-        futures::stream::iter(names.into_iter().enumerate())
-            .map(|(i, name)| {
-                let c = c.clone();
-                let confirm = confirm.clone();
-                let bar = bar.clone();
-                async move {
-                    let report = cancel_one(&c, &name, confirm).await;
-                    bar.inc(1);
-                    if let Some(e) = &report.2 {
-                        bar.suspend(|| {
-                            errln!("error: {}: {}", clean(&name), describe(e, Some("cancel")))
-                        });
-                    }
-                    (i, name, report)
-                }
-            })
-            .buffer_unordered(usize::from(a.concurrency))
-            .collect()
-            .await;
-    bar.finish_and_clear();
-    results.sort_by_key(|(i, _, _)| *i);
-    let mut counts = std::collections::BTreeMap::new();
-    let mut code = exit::OK;
-    for (_, name, (r, op, e)) in &results {
-        *counts.entry(*r).or_insert(0usize) += 1;
-        if g.output == OutputFormat::Json {
-            print_json(&cancel_json(name, *r, op.as_ref(), e.as_ref()));
-        }
-        if let Some(e) = e {
-            code = code.max(exit_code(e));
-        } else if r.is_failure() {
-            code = code.max(exit::FAILURE);
-        }
-    }
-    let summary: Vec<String> = counts
-        .iter()
-        .map(|(r, n)| format!("{n} {}", r.label()))
-        .collect();
-    errln!("{what}: {}", summary.join(", "));
-    Ok(code)
-}
-
-/// Asks a yes/no question on the terminal; refuses to guess when there is none.
-fn ask(question: &str) -> Result<bool, Failure> {
-    if !std::io::stdin().is_terminal() {
-        return Err(Failure::usage(format!(
-            "{question} Refusing to act without a terminal to ask on: pass --yes"
-        )));
-    }
-    output::write_stderr(format_args!("{question} [y/N] "));
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| Failure::usage(format!("cannot read the answer: {e}")))?;
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
-}
-
-fn bar_style(template: &str) -> ProgressStyle {
+pub(crate) fn bar_style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
-}
-
-/// The message of a wait bar: state and current stage (escaped).
-fn wait_message(op: &Operation) -> String {
-    let mut m = state_label(op);
-    if let Some(md) = op.metadata()
-        && let Some(stage) = md
-            .stages
-            .iter()
-            .find(|s| s.complete_work_units < s.total_work_units)
-    {
-        m.push_str(&format!(
-            " · {} {}/{}",
-            clean(&stage.display_name),
-            stage.complete_work_units,
-            stage.total_work_units
-        ));
-    }
-    m
-}
-
-/// How `wait` follows an operation: WaitOperation calls of under a second (or GetOperation
-/// polls of at most a second where the server has no WaitOperation), so a bar moves at least
-/// once a second while the task does. With more than 8 waits at once, each call is longer
-/// (100 ms per wait, at most 10 s), so that the whole command stays near 10 calls a second
-/// and does not eat a project's request quota.
-fn live_wait_options(g: &Global, at_once: usize) -> WaitOptions {
-    let per_call = Duration::from_millis(100)
-        .saturating_mul(u32::try_from(at_once).unwrap_or(u32::MAX))
-        .clamp(Duration::from_millis(800), Duration::from_secs(10));
-    let options = WaitOptions::default()
-        .with_poll_interval(
-            Duration::from_millis(500),
-            per_call.max(Duration::from_secs(1)),
-        )
-        .with_server_wait(per_call);
-    match g.timeout {
-        Some(t) => options.with_timeout(t),
-        None => options,
-    }
-}
-
-/// `wait`.
-pub async fn wait(g: &Global, a: WaitArgs) -> Result<u8, Failure> {
-    let all = wants_all("wait", &a.names, a.all)?;
-    if !all {
-        only_with_all(
-            "wait",
-            &[
-                ("--state", !a.state.is_empty()),
-                ("--type", !a.task_type.is_empty()),
-            ],
-        )?;
-    }
-    let mut selection = Selection::parse(&a.state, &a.task_type)?;
-    if all {
-        states_for_all(
-            "wait",
-            &mut selection,
-            &[State::Pending, State::Running, State::Cancelling],
-        )?;
-    }
-    let c = client(g).await?;
-    let names = if all {
-        let collection = project_collection(g, &c)?;
-        let ops = list_selected(g, &c, &collection, |op| !op.done && selection.matches(op)).await?;
-        if ops.is_empty() {
-            errln!(
-                "nothing to wait for in {collection} ({})",
-                selection.describe()
-            );
-            return Ok(exit::OK);
-        }
-        ops.into_iter().map(|op| op.name).collect()
-    } else {
-        resolve_all(&c, &a.names)?
-    };
-    let bars = MultiProgress::new();
-    let style = bar_style("{prefix:<26} {bar:30.green/white} {percent:>3}% {elapsed:>4} {msg}");
-    let options = live_wait_options(g, names.len().min(usize::from(a.concurrency)));
-    let mut results = futures::stream::iter(names)
-        .map(|name| {
-            let bar = bars.add(
-                ProgressBar::new(100)
-                    .with_style(style.clone())
-                    .with_prefix(clean(task_id(&name)).into_owned()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(250));
-            let c = c.clone();
-            let options = options.clone();
-            async move {
-                let result = c
-                    .wait_with_progress(&name, options, |op| {
-                        if let Some(p) = op.progress() {
-                            bar.set_position((p.clamp(0.0, 1.0) * 100.0) as u64);
-                        }
-                        bar.set_message(wait_message(op));
-                    })
-                    .await;
-                // The bar stays, with the outcome, until every wait is over.
-                match &result {
-                    Ok(op) => bar.finish_with_message(outcome_label(op)),
-                    Err(e) => bar.abandon_with_message(format!("error: {}", clean(&e.to_string()))),
-                }
-                (name, result)
-            }
-        })
-        .buffered(usize::from(a.concurrency));
-    let mut code = exit::OK;
-    while let Some((name, result)) = results.next().await {
-        match result {
-            Ok(op) => {
-                bars.suspend(|| match g.output {
-                    OutputFormat::Json => print_json(&operation_json(&op)),
-                    OutputFormat::Table => outln!("{}: {}", outcome_label(&op), clean(&name)),
-                });
-                if op.error().is_some() {
-                    code = code.max(exit::FAILURE);
-                }
-            }
-            Err(e) => {
-                bars.suspend(|| report_error(g, &name, &e, None));
-                code = code.max(exit_code(&e));
-            }
-        }
-    }
-    let _ = bars.clear();
-    Ok(code)
 }
 
 /// `emulator`.

@@ -28,10 +28,12 @@ macro_rules! errln {
     };
 }
 
+mod cancel;
 mod commands;
 mod demo;
 mod output;
 mod select;
+mod wait;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -171,9 +173,9 @@ enum Command {
     #[command(hide = true)]
     Describe(commands::NamesArgs),
     /// Cancel operations (best effort; a cancelled operation ends done with error code 1).
-    Cancel(commands::CancelArgs),
+    Cancel(cancel::CancelArgs),
     /// Wait for operations to finish, with a progress bar each.
-    Wait(commands::WaitArgs),
+    Wait(wait::WaitArgs),
     /// Delete finished operations (deleting does not cancel).
     Delete(commands::NamesArgs),
     /// Run the local Earth Engine emulator (gRPC and REST on one port).
@@ -449,8 +451,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::List(a) => commands::list(g, a).await,
             Command::Get(a) | Command::Info(a) | Command::Describe(a) => commands::get(g, a).await,
-            Command::Cancel(a) => commands::cancel(g, a).await,
-            Command::Wait(a) => commands::wait(g, a).await,
+            Command::Cancel(a) => cancel::cancel(g, a).await,
+            Command::Wait(a) => wait::wait(g, a).await,
             Command::Delete(a) => commands::delete(g, a).await,
             Command::Emulator(a) => commands::emulator(a).await,
             Command::Demo(a) => demo::run(a).await,
