@@ -36,10 +36,11 @@ pub struct WaitArgs {
     pub concurrency: u16,
 }
 
-/// The message of a wait bar: state and current stage (escaped).
+/// The message of a wait bar: state and, while it runs, the current stage (escaped).
 fn wait_message(op: &Operation) -> String {
     let mut m = state_label(op);
-    if let Some(md) = op.metadata()
+    if !op.done
+        && let Some(md) = op.metadata()
         && let Some(stage) = md
             .stages
             .iter()
