@@ -1,35 +1,47 @@
-//! The subcommands.
+//! The subcommands `list`, `get`, `delete` and `emulator`, and what `cancel` and `wait` share
+//! with them: name resolution, the `--all` rules, JSON errors, listing with a selection.
 
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use eeops::client::{CancelOutcome, Client, ListOptions, OperationExt, WaitOptions};
+use eeops::client::{Client, ListOptions};
+use eeops::pb::google::earthengine::v1::operation_metadata::State;
 use eeops::pb::google::longrunning::Operation;
 use eeops::server::emulator::{self, EmulatorConfig, RunOptions, parse_duration};
 use futures::{StreamExt as _, TryStreamExt as _};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::output::{self, operation_json, outcome_label, state_label, task_id};
+use crate::output::{self, clean, operation_json};
+use crate::select::Selection;
 use crate::{Failure, Global, OutputFormat, client, describe, exit, exit_code};
+
+/// The default of `--concurrency`: how many calls run at once.
+pub(crate) const CONCURRENCY: u16 = 32;
 
 /// `list`.
 #[derive(Args, Debug)]
 pub struct ListArgs {
-    /// Only operations in this state (PENDING, RUNNING, CANCELLING, SUCCEEDED, CANCELLED, FAILED).
-    #[arg(long)]
-    pub state: Option<String>,
-    /// Only operations of this type (EXPORT_IMAGE, EXPORT_FEATURES, INGEST_IMAGE, ...).
-    #[arg(long = "type")]
-    pub task_type: Option<String>,
-    /// A raw list filter, ANDed with --state and --type.
+    /// Only operations in these states: PENDING (or READY), RUNNING, CANCELLING (or
+    /// CANCEL_REQUESTED), SUCCEEDED (or COMPLETED), CANCELLED, FAILED. Comma-separated or
+    /// repeated; checked before anything is sent and applied by eeops to what the server lists.
+    #[arg(long, value_delimiter = ',')]
+    pub state: Vec<String>,
+    /// Only operations of these types (EXPORT_IMAGE, EXPORT_FEATURES, EXPORT_VIDEO,
+    /// EXPORT_TILES, EXPORT_CLASSIFIER, INGEST_IMAGE, INGEST_TABLE). Comma-separated or repeated.
+    #[arg(long = "type", value_delimiter = ',')]
+    pub task_type: Vec<String>,
+    /// A list filter sent to the server as written (Earth Engine documents no grammar; the
+    /// emulator takes `field = value` tests joined by AND).
     #[arg(long)]
     pub filter: Option<String>,
     /// Show at most this many.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// More columns: update time, EECU-seconds, destination URIs and the error message.
+    #[arg(long, short = 'l')]
+    pub long: bool,
 }
 
 /// Commands that take operation names.
@@ -40,37 +52,11 @@ pub struct NamesArgs {
     pub names: Vec<String>,
 }
 
-/// `cancel`.
-#[derive(Args, Debug)]
-pub struct CancelArgs {
-    /// Operation names or bare task ids.
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
-    pub names: Vec<String>,
-    /// Wait for each outcome: cancelled, completed anyway, failed, or still running.
-    #[arg(long)]
-    pub confirm: bool,
-    /// Cancel every unfinished operation of the project that matches --state and --type.
-    #[arg(long)]
-    pub all: bool,
-    /// With --all: only this state (RUNNING or PENDING; default both).
-    #[arg(long, requires = "all")]
-    pub state: Option<String>,
-    /// With --all: only this type.
-    #[arg(long = "type", requires = "all")]
-    pub task_type: Option<String>,
-    /// With --all: do not ask before cancelling.
-    #[arg(long, short = 'y', requires = "all")]
-    pub yes: bool,
-    /// How many cancels run at once.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
-    pub concurrency: u16,
-}
-
 /// `emulator`.
 #[derive(Args, Debug)]
 pub struct EmulatorArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address to listen on: PORT (on 127.0.0.1), HOST:PORT or localhost:PORT.
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = parse_addr)]
     pub addr: SocketAddr,
     /// Seed operations from a JSON file (an array of Operations or task specs).
     #[arg(long)]
@@ -130,30 +116,104 @@ impl EmulatorArgs {
     }
 }
 
-fn print_json(v: &serde_json::Value) {
-    println!("{v}");
+/// Parses `--addr`: `PORT` (on 127.0.0.1), `HOST:PORT` with an IP address, or
+/// `localhost:PORT`.
+pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    let t = text.trim();
+    if let Ok(port) = t.parse::<u16>() {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    if let Ok(addr) = t.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let expected = "expected PORT, HOST:PORT or localhost:PORT (e.g. 8080, 127.0.0.1:8080, \
+                    localhost:8080, [::1]:8080)";
+    match t.rsplit_once(':') {
+        Some((host, port)) if host.eq_ignore_ascii_case("localhost") => port
+            .parse::<u16>()
+            .map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, p)))
+            .map_err(|_| format!("invalid port `{}`: {expected}", clean(port))),
+        _ => Err(format!("invalid address `{}`: {expected}", clean(t))),
+    }
 }
 
-/// The filter for --state / --type / --filter, in the `a = b AND c = d` form.
-fn build_filter(
-    state: Option<&str>,
-    task_type: Option<&str>,
-    extra: Option<&str>,
-) -> Option<String> {
-    let mut parts = Vec::new();
-    if let Some(s) = state {
-        parts.push(format!("metadata.state = {}", s.to_ascii_uppercase()));
-    }
-    if let Some(t) = task_type {
-        parts.push(format!("metadata.type = {}", t.to_ascii_uppercase()));
-    }
-    if let Some(f) = extra.filter(|f| !f.trim().is_empty()) {
-        parts.push(f.trim().to_owned());
-    }
-    (!parts.is_empty()).then(|| parts.join(" AND "))
+pub(crate) fn print_json(v: &serde_json::Value) {
+    outln!("{v}");
 }
 
-fn project_collection(g: &Global, c: &Client) -> Result<String, Failure> {
+/// The one line `-o json` prints on stdout for a name whose call failed (the human message
+/// goes to stderr as well).
+pub(crate) fn json_error(name: &str, e: &eeops::Error) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "result": "error",
+        "code": e.code().map(|c| c.as_str_name()),
+        "message": e.message(),
+    })
+}
+
+/// Reports a failed call on `name`: `error: NAME: message` on stderr, and with `-o json` the
+/// error object on stdout.
+pub(crate) fn report_error(g: &Global, name: &str, e: &eeops::Error, verb: Option<&str>) {
+    if g.output == OutputFormat::Json {
+        print_json(&json_error(name, e));
+    }
+    errln!("error: {}: {}", clean(name), describe(e, verb));
+}
+
+/// Whether `--all` is meant: the flag, or the name `all` alone (an Earth Engine task id is
+/// never `all`). Names beside it are refused.
+pub(crate) fn wants_all(verb: &str, names: &[String], all: bool) -> Result<bool, Failure> {
+    let named_all = names.iter().any(|n| n == "all");
+    match (all, named_all, names.len()) {
+        (true, _, 0) => Ok(true),
+        (true, _, _) => Err(Failure::usage(format!(
+            "{verb} --all takes no names; give either names or --all"
+        ))),
+        (false, true, 1) => Ok(true),
+        (false, true, _) => Err(Failure::usage(format!(
+            "`all` means every operation: give either `{verb} all` or names, not both"
+        ))),
+        (false, false, 0) => Err(Failure::usage(format!(
+            "{verb} needs operation names, or --all (or the name `all`)"
+        ))),
+        (false, false, _) => Ok(false),
+    }
+}
+
+/// Refuses flags that only mean something with `--all`, naming the first one given.
+pub(crate) fn only_with_all(verb: &str, flags: &[(&str, bool)]) -> Result<(), Failure> {
+    match flags.iter().find(|(_, given)| *given) {
+        Some((flag, _)) => Err(Failure::usage(format!(
+            "{flag} applies only to `{verb} --all` (or `{verb} all`); with names it would be \
+             ignored, so nothing was done"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Keeps the states `verb --all` can act on; with none given, all of `allowed`.
+pub(crate) fn states_for_all(
+    verb: &str,
+    selection: &mut Selection,
+    allowed: &[State],
+) -> Result<(), Failure> {
+    if selection.states.is_empty() {
+        selection.states = allowed.to_vec();
+        return Ok(());
+    }
+    if let Some(s) = selection.states.iter().find(|s| !allowed.contains(s)) {
+        let names: Vec<&str> = allowed.iter().map(|s| s.as_str_name()).collect();
+        return Err(Failure::usage(format!(
+            "--state {}: `{verb} --all` acts on unfinished operations only ({})",
+            s.as_str_name(),
+            names.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn project_collection(g: &Global, c: &Client) -> Result<String, Failure> {
     match g.project.as_deref().or(c.project()) {
         Some(p) => Ok(format!("projects/{p}")),
         None => Err(Failure::usage(
@@ -162,23 +222,54 @@ fn project_collection(g: &Global, c: &Client) -> Result<String, Failure> {
     }
 }
 
+/// Every operation of the collection that `keep` selects, in one list (pages of 500).
+pub(crate) async fn list_selected(
+    g: &Global,
+    c: &Client,
+    collection: &str,
+    keep: impl Fn(&Operation) -> bool,
+) -> Result<Vec<Operation>, Failure> {
+    let spinner = ProgressBar::new_spinner().with_message(format!("listing {collection}"));
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let listed = c
+        .list_with(collection, ListOptions::default().with_page_size(500))
+        .try_filter(|op| futures::future::ready(keep(op)))
+        .try_collect()
+        .await;
+    spinner.finish_and_clear();
+    listed.map_err(|e| {
+        if g.output == OutputFormat::Json {
+            print_json(&json_error(collection, &e));
+        }
+        Failure::from(e)
+    })
+}
+
 /// `list`.
 pub async fn list(g: &Global, a: ListArgs) -> Result<u8, Failure> {
+    let selection = Selection::parse(&a.state, &a.task_type)?;
     let c = client(g).await?;
     let collection = project_collection(g, &c)?;
     let mut options = ListOptions::default().with_page_size(500);
-    if let Some(f) = build_filter(
-        a.state.as_deref(),
-        a.task_type.as_deref(),
-        a.filter.as_deref(),
-    ) {
-        options = options.with_filter(f);
+    if let Some(f) = a.filter.as_deref().filter(|f| !f.trim().is_empty()) {
+        options = options.with_filter(f.trim());
     }
     let limit = a.limit.unwrap_or(usize::MAX);
-    let mut stream = c.list_with(&collection, options).take(limit);
+    let mut stream = c
+        .list_with(&collection, options)
+        .try_filter(|op| futures::future::ready(selection.matches(op)))
+        .take(limit);
     let mut ops = Vec::new();
     while let Some(op) = stream.next().await {
-        let op = op?;
+        let op = match op {
+            Ok(op) => op,
+            Err(e) => {
+                if g.output == OutputFormat::Json {
+                    print_json(&json_error(&collection, &e));
+                }
+                return Err(e.into());
+            }
+        };
         if g.output == OutputFormat::Json {
             // Stream JSON lines as pages arrive.
             print_json(&operation_json(&op));
@@ -188,40 +279,52 @@ pub async fn list(g: &Global, a: ListArgs) -> Result<u8, Failure> {
     }
     if g.output == OutputFormat::Table {
         if ops.is_empty() {
-            eprintln!("no operations in {collection}");
+            let what = selection.describe();
+            if what.is_empty() {
+                errln!("no operations in {collection}");
+            } else {
+                errln!("no operations in {collection} ({what})");
+            }
         } else {
-            print!("{}", output::table(&ops));
+            out!("{}", output::table(&ops, a.long));
         }
     }
     Ok(exit::OK)
 }
 
 /// Resolves every name before any call is made, so a bad one stops the command early.
-fn resolve_all(c: &Client, names: &[String]) -> Result<Vec<String>, Failure> {
+pub(crate) fn resolve_all(c: &Client, names: &[String]) -> Result<Vec<String>, Failure> {
     names
         .iter()
-        .map(|n| c.operation_name(n).map_err(Failure::from))
+        .map(|n| {
+            c.operation_name(n).map_err(|e| Failure {
+                code: exit_code(&e),
+                message: describe(&e, None),
+            })
+        })
         .collect()
 }
 
-/// `get`.
+/// `get` (also `info`, `describe`).
 pub async fn get(g: &Global, a: NamesArgs) -> Result<u8, Failure> {
     let c = client(g).await?;
     let names = resolve_all(&c, &a.names)?;
     let mut code = exit::OK;
-    for (i, name) in names.iter().enumerate() {
+    let mut shown = 0;
+    for name in &names {
         match c.get(name).await {
             Ok(op) => match g.output {
                 OutputFormat::Json => print_json(&operation_json(&op)),
                 OutputFormat::Table => {
-                    if i > 0 {
-                        println!();
+                    if shown > 0 {
+                        outln!();
                     }
-                    print!("{}", output::details(&op));
+                    shown += 1;
+                    out!("{}", output::details(&op));
                 }
             },
             Err(e) => {
-                eprintln!("error: {name}: {}", describe(&e, None));
+                report_error(g, name, &e, None);
                 code = code.max(exit_code(&e));
             }
         }
@@ -235,364 +338,24 @@ pub async fn delete(g: &Global, a: NamesArgs) -> Result<u8, Failure> {
     let names = resolve_all(&c, &a.names)?;
     let mut code = exit::OK;
     for name in &names {
-        let result = c.delete(name).await;
-        report_simple(g, name, "deleted", &result, None);
-        if let Err(e) = &result {
-            code = code.max(exit_code(e));
-        }
-    }
-    Ok(code)
-}
-
-fn report_simple(
-    g: &Global,
-    name: &str,
-    done_word: &str,
-    result: &eeops::Result<()>,
-    verb: Option<&str>,
-) {
-    match (g.output, result) {
-        (OutputFormat::Json, Ok(())) => {
-            print_json(&serde_json::json!({"name": name, "result": done_word}))
-        }
-        (OutputFormat::Json, Err(e)) => print_json(&serde_json::json!({
-            "name": name,
-            "result": "error",
-            "code": e.code().map(|c| c.as_str_name()),
-            "message": e.message(),
-        })),
-        (OutputFormat::Table, Ok(())) => println!("{done_word}: {name}"),
-        (OutputFormat::Table, Err(e)) => eprintln!("error: {name}: {}", describe(e, verb)),
-    }
-}
-
-/// What one cancel came to, for reports and summaries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum CancelResult {
-    /// The request was accepted (without --confirm).
-    Requested,
-    /// Confirmed cancelled (error code 1).
-    Cancelled,
-    /// It completed successfully despite the cancel.
-    CompletedAnyway,
-    /// It failed despite the cancel.
-    FailedAnyway,
-    /// Still not done when the wait ended.
-    StillRunning,
-    /// The server does not support cancel.
-    Unsupported,
-    /// The operation does not exist.
-    NotFound,
-    /// Another error.
-    Error,
-}
-
-impl CancelResult {
-    fn label(self) -> &'static str {
-        match self {
-            CancelResult::Requested => "cancel requested",
-            CancelResult::Cancelled => "cancelled",
-            CancelResult::CompletedAnyway => "completed anyway",
-            CancelResult::FailedAnyway => "failed anyway",
-            CancelResult::StillRunning => "still running",
-            CancelResult::Unsupported => "cancel unsupported",
-            CancelResult::NotFound => "not found",
-            CancelResult::Error => "error",
-        }
-    }
-
-    fn is_failure(self) -> bool {
-        matches!(
-            self,
-            CancelResult::Unsupported | CancelResult::NotFound | CancelResult::Error
-        )
-    }
-}
-
-/// One cancel, confirmed or not: the result, the operation when known, the error when any.
-async fn cancel_one(
-    c: &Client,
-    name: &str,
-    confirm: Option<WaitOptions>,
-) -> (CancelResult, Option<Operation>, Option<eeops::Error>) {
-    let Some(wait) = confirm else {
-        return match c.cancel(name).await {
-            Ok(()) => (CancelResult::Requested, None, None),
-            Err(e) => (error_result(&e), None, Some(e)),
-        };
-    };
-    match c.cancel_and_confirm(name, wait).await {
-        Ok(CancelOutcome::Cancelled(op)) => (CancelResult::Cancelled, Some(op), None),
-        Ok(CancelOutcome::CompletedAnyway(op)) => (CancelResult::CompletedAnyway, Some(op), None),
-        Ok(CancelOutcome::FailedAnyway(op)) => (CancelResult::FailedAnyway, Some(op), None),
-        Ok(CancelOutcome::StillRunning(op)) => (CancelResult::StillRunning, Some(op), None),
-        Ok(CancelOutcome::Unimplemented { error, operation }) => {
-            (CancelResult::Unsupported, operation, Some(error))
-        }
-        Ok(other) => (CancelResult::Error, other.operation().cloned(), None),
-        Err(e) => (error_result(&e), None, Some(e)),
-    }
-}
-
-fn error_result(e: &eeops::Error) -> CancelResult {
-    if e.is_unimplemented() {
-        CancelResult::Unsupported
-    } else if e.is_not_found() {
-        CancelResult::NotFound
-    } else {
-        CancelResult::Error
-    }
-}
-
-fn cancel_json(
-    name: &str,
-    r: CancelResult,
-    op: Option<&Operation>,
-    e: Option<&eeops::Error>,
-) -> serde_json::Value {
-    let mut v = serde_json::json!({"name": name, "result": r.label()});
-    if let Some(op) = op {
-        v["state"] = state_label(op).into();
-        v["operation"] = operation_json(op);
-    }
-    if let Some(e) = e {
-        v["code"] = e.code().map(|c| c.as_str_name()).into();
-        v["message"] = e.message().into();
-    }
-    v
-}
-
-fn confirm_wait(g: &Global) -> WaitOptions {
-    WaitOptions::default()
-        .with_timeout(g.timeout.unwrap_or(Duration::from_secs(60)))
-        .with_poll_interval(Duration::from_millis(250), Duration::from_secs(5))
-}
-
-/// `cancel`.
-pub async fn cancel(g: &Global, a: CancelArgs) -> Result<u8, Failure> {
-    let c = client(g).await?;
-    if a.all {
-        return cancel_all(g, &c, &a).await;
-    }
-    let names = resolve_all(&c, &a.names)?;
-    let confirm = a.confirm.then(|| confirm_wait(g));
-    let mut code = exit::OK;
-    for name in &names {
-        let (r, op, e) = cancel_one(&c, name, confirm.clone()).await;
-        match g.output {
-            OutputFormat::Json => print_json(&cancel_json(name, r, op.as_ref(), e.as_ref())),
-            OutputFormat::Table => match &e {
-                Some(e) => eprintln!("error: {name}: {}", describe(e, Some("cancel"))),
-                None => match &op {
-                    Some(op) => println!("{}: {name} ({})", r.label(), outcome_label(op)),
-                    None => println!("{}: {name}", r.label()),
-                },
+        match c.delete(name).await {
+            Ok(()) => match g.output {
+                OutputFormat::Json => {
+                    print_json(&serde_json::json!({"name": name, "result": "deleted"}))
+                }
+                OutputFormat::Table => outln!("deleted: {}", clean(name)),
             },
-        }
-        if let Some(e) = &e {
-            code = code.max(exit_code(e));
-        } else if r.is_failure() {
-            code = code.max(exit::FAILURE);
-        }
-    }
-    Ok(code)
-}
-
-/// States `cancel --all` acts on.
-fn cancellable_states(state: Option<&str>) -> Result<Vec<String>, Failure> {
-    match state.map(str::to_ascii_uppercase).as_deref() {
-        None => Ok(vec!["PENDING".into(), "RUNNING".into()]),
-        Some(s @ ("PENDING" | "RUNNING")) => Ok(vec![s.to_owned()]),
-        Some(other) => Err(Failure::usage(format!(
-            "--state {other}: only PENDING or RUNNING operations can be cancelled"
-        ))),
-    }
-}
-
-async fn cancel_all(g: &Global, c: &Client, a: &CancelArgs) -> Result<u8, Failure> {
-    let collection = project_collection(g, c)?;
-    let states = cancellable_states(a.state.as_deref())?;
-    let task_type = a.task_type.as_ref().map(|t| t.to_ascii_uppercase());
-    // The server narrows by `done` and type; the states are checked here as well, since a
-    // filter cannot say "PENDING or RUNNING".
-    let filter = build_filter(None, task_type.as_deref(), Some("done = false")).unwrap_or_default();
-    let spinner = ProgressBar::new_spinner().with_message(format!("listing {collection}"));
-    spinner.enable_steady_tick(Duration::from_millis(120));
-    let ops: Vec<Operation> = c
-        .list_with(
-            &collection,
-            ListOptions::default()
-                .with_filter(filter)
-                .with_page_size(500),
-        )
-        .try_filter(|op| {
-            let keep = !op.done
-                && states.contains(&state_label(op))
-                && task_type
-                    .as_ref()
-                    .is_none_or(|t| op.metadata().is_some_and(|m| &m.r#type == t));
-            futures::future::ready(keep)
-        })
-        .try_collect()
-        .await?;
-    spinner.finish_and_clear();
-    if ops.is_empty() {
-        eprintln!("nothing to cancel in {collection}");
-        return Ok(exit::OK);
-    }
-    let what = format!(
-        "{} operation{} ({}{}) in {collection}",
-        ops.len(),
-        if ops.len() == 1 { "" } else { "s" },
-        states.join(" or "),
-        task_type
-            .as_ref()
-            .map(|t| format!(", type {t}"))
-            .unwrap_or_default()
-    );
-    if !a.yes && !ask(&format!("Cancel {what}?"))? {
-        eprintln!("nothing cancelled");
-        return Ok(exit::OK);
-    }
-    let names: Vec<String> = ops.into_iter().map(|op| op.name).collect();
-    let bar = ProgressBar::new(names.len() as u64)
-        .with_style(bar_style("{bar:40.cyan/blue} {pos}/{len} cancelled {msg}"));
-    let confirm = a.confirm.then(|| confirm_wait(g));
-    let results: Vec<(
-        String,
-        CancelResult,
-        Option<Operation>,
-        Option<eeops::Error>,
-    )> = futures::stream::iter(names)
-        .map(|name| {
-            let c = c.clone();
-            let confirm = confirm.clone();
-            let bar = bar.clone();
-            async move {
-                let (r, op, e) = cancel_one(&c, &name, confirm).await;
-                bar.inc(1);
-                if let Some(e) = &e {
-                    bar.suspend(|| eprintln!("error: {name}: {}", describe(e, Some("cancel"))));
-                }
-                (name, r, op, e)
-            }
-        })
-        .buffer_unordered(usize::from(a.concurrency))
-        .collect()
-        .await;
-    bar.finish_and_clear();
-    let mut counts = std::collections::BTreeMap::new();
-    let mut code = exit::OK;
-    for (name, r, op, e) in &results {
-        *counts.entry(*r).or_insert(0usize) += 1;
-        if g.output == OutputFormat::Json {
-            print_json(&cancel_json(name, *r, op.as_ref(), e.as_ref()));
-        }
-        if let Some(e) = e {
-            code = code.max(exit_code(e));
-        } else if r.is_failure() {
-            code = code.max(exit::FAILURE);
-        }
-    }
-    let summary: Vec<String> = counts
-        .iter()
-        .map(|(r, n)| format!("{n} {}", r.label()))
-        .collect();
-    eprintln!("{what}: {}", summary.join(", "));
-    Ok(code)
-}
-
-/// Asks a yes/no question on the terminal; refuses to guess when there is none.
-fn ask(question: &str) -> Result<bool, Failure> {
-    if !std::io::stdin().is_terminal() {
-        return Err(Failure::usage(format!(
-            "{question} Refusing to act without a terminal to ask on: pass --yes"
-        )));
-    }
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| Failure::usage(format!("cannot read the answer: {e}")))?;
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
-}
-
-fn bar_style(template: &str) -> ProgressStyle {
-    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
-}
-
-/// The message of a wait bar: state and current stage.
-fn wait_message(op: &Operation) -> String {
-    let mut m = state_label(op);
-    if let Some(md) = op.metadata()
-        && let Some(stage) = md
-            .stages
-            .iter()
-            .find(|s| s.complete_work_units < s.total_work_units)
-    {
-        m.push_str(&format!(" · {}", stage.display_name));
-    }
-    m
-}
-
-/// `wait`.
-pub async fn wait(g: &Global, a: NamesArgs) -> Result<u8, Failure> {
-    let c = client(g).await?;
-    let names = resolve_all(&c, &a.names)?;
-    let bars = MultiProgress::new();
-    let style = bar_style("{prefix:<26} {bar:30.green/white} {percent:>3}% {msg}");
-    let options = WaitOptions::default()
-        .with_poll_interval(Duration::from_millis(500), Duration::from_secs(10));
-    let options = match g.timeout {
-        Some(t) => options.with_timeout(t),
-        None => options,
-    };
-    let tasks = names.iter().map(|name| {
-        let bar = bars.add(
-            ProgressBar::new(100)
-                .with_style(style.clone())
-                .with_prefix(task_id(name).to_owned()),
-        );
-        let c = c.clone();
-        let options = options.clone();
-        async move {
-            let result = c
-                .wait_with_progress(name, options, |op| {
-                    if let Some(md) = op.metadata() {
-                        bar.set_position((md.progress.clamp(0.0, 1.0) * 100.0) as u64);
-                    }
-                    bar.set_message(wait_message(op));
-                })
-                .await;
-            bar.finish_and_clear();
-            (name.clone(), result)
-        }
-    });
-    let results = futures::future::join_all(tasks).await;
-    let mut code = exit::OK;
-    for (name, result) in results {
-        match result {
-            Ok(op) => {
-                match g.output {
-                    OutputFormat::Json => print_json(&operation_json(&op)),
-                    OutputFormat::Table => println!("{}: {name}", outcome_label(&op)),
-                }
-                if op.error().is_some() {
-                    code = code.max(exit::FAILURE);
-                }
-            }
             Err(e) => {
-                eprintln!("error: {name}: {}", describe(&e, None));
+                report_error(g, name, &e, None);
                 code = code.max(exit_code(&e));
             }
         }
     }
     Ok(code)
+}
+
+pub(crate) fn bar_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 /// `emulator`.
@@ -604,11 +367,44 @@ pub async fn emulator(a: EmulatorArgs) -> Result<u8, Failure> {
     if let Some(seed) = &a.seed {
         options = options.with_seed(seed.clone());
     }
-    emulator::run(a.config(), options)
-        .await
-        .map_err(|e| Failure {
+    emulator::run(a.config(), options).await.map_err(|e| {
+        let bind = e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::AddrInUse
+                    | std::io::ErrorKind::AddrNotAvailable
+                    | std::io::ErrorKind::PermissionDenied
+            )
+        });
+        Failure {
             code: exit::CONNECTION,
-            message: format!("emulator: {e}"),
-        })?;
+            message: if bind {
+                format!(
+                    "emulator: cannot listen on {}: {e}\n  hint: pick another with --addr \
+                     (e.g. --addr 8081, or --addr 0 for any free port)",
+                    a.addr
+                )
+            } else {
+                format!("emulator: {e}")
+            },
+        }
+    })?;
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        let ok = |t: &str| parse_addr(t).unwrap().to_string();
+        assert_eq!(ok("8080"), "127.0.0.1:8080");
+        assert_eq!(ok("localhost:9000"), "127.0.0.1:9000");
+        assert_eq!(ok("0.0.0.0:80"), "0.0.0.0:80");
+        assert_eq!(ok("[::1]:8080"), "[::1]:8080");
+        for bad in ["", "host:80", "localhost:http", "99999", "1.2.3.4"] {
+            assert!(parse_addr(bad).is_err(), "{bad}");
+        }
+    }
 }

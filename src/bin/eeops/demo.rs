@@ -11,7 +11,7 @@ use eeops::server::emulator::{Emulator, EmulatorConfig, TaskOutcome, TaskSpec};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::output::{self, outcome_label, task_id};
-use crate::{Failure, Global, exit};
+use crate::{Failure, exit};
 
 /// `demo`.
 #[derive(Args, Debug)]
@@ -53,7 +53,7 @@ async fn client_for(addr: SocketAddr, transport: Transport) -> Result<Client, Fa
 }
 
 /// Runs the demo.
-pub async fn run(_g: &Global, a: DemoArgs) -> Result<u8, Failure> {
+pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
     let started = Instant::now();
     let emulator = Emulator::new(
         EmulatorConfig::default()
@@ -67,7 +67,7 @@ pub async fn run(_g: &Global, a: DemoArgs) -> Result<u8, Failure> {
             message: format!("cannot start the emulator: {e}"),
         })?;
     let addr = handle.local_addr();
-    println!("eeops demo: an Earth Engine emulator is serving gRPC and REST on http://{addr}\n");
+    outln!("eeops demo: an Earth Engine emulator is serving gRPC and REST on http://{addr}\n");
 
     let n = usize::from(a.tasks);
     for i in 0..n {
@@ -85,14 +85,14 @@ pub async fn run(_g: &Global, a: DemoArgs) -> Result<u8, Failure> {
             });
         emulator.start_task(PROJECT, spec);
     }
-    println!("Started {n} export tasks in projects/{PROJECT}.\n");
+    outln!("Started {n} export tasks in projects/{PROJECT}.\n");
 
     let rest = client_for(addr, Transport::Rest).await?;
     let grpc = client_for(addr, Transport::Grpc).await?;
 
-    println!("$ eeops list            # over REST");
+    outln!("$ eeops list            # over REST");
     let ops = collect(&rest).await?;
-    print!("{}", output::table(&ops));
+    out!("{}", output::table(&ops, false));
 
     // Cancel a third of them: half over REST, half over gRPC, each confirmed with GetOperation.
     let mut names: Vec<String> = ops.iter().map(|o| o.name.clone()).collect();
@@ -103,7 +103,7 @@ pub async fn run(_g: &Global, a: DemoArgs) -> Result<u8, Failure> {
     let wait = WaitOptions::default()
         .with_timeout(Duration::from_secs(30))
         .with_poll_interval(Duration::from_millis(100), Duration::from_secs(1));
-    println!("\n$ eeops cancel --confirm ...   # alternating REST and gRPC, all at once");
+    outln!("\n$ eeops cancel --confirm ...   # alternating REST and gRPC, all at once");
     let cancels = to_cancel.iter().enumerate().map(|(i, name)| {
         let (client, via) = if i % 2 == 0 {
             (&rest, "REST")
@@ -123,11 +123,14 @@ pub async fn run(_g: &Global, a: DemoArgs) -> Result<u8, Failure> {
             _ => "cancel unsupported",
         };
         *outcomes.entry(label).or_default() += 1;
-        let detail = outcome.operation().map(outcome_label).unwrap_or_default();
-        println!("  [{via:>4}] {:<26} {label:<17} {detail}", task_id(name));
+        let detail = outcome
+            .operation()
+            .and_then(output::outcome_detail)
+            .unwrap_or_default();
+        outln!("  [{via:>4}] {:<26} {label:<17} {detail}", task_id(name));
     }
 
-    println!(
+    outln!(
         "\n$ eeops wait ...          # the other {} tasks, over gRPC",
         rest_names.len()
     );
@@ -166,23 +169,23 @@ pub async fn run(_g: &Global, a: DemoArgs) -> Result<u8, Failure> {
             Some(_) => "failed",
         };
         *outcomes.entry(label).or_default() += 1;
-        println!("  {:<26} {}", task_id(name), outcome_label(&op));
+        outln!("  {:<26} {}", task_id(name), outcome_label(&op));
     }
 
-    println!(
+    outln!(
         "\n$ eeops list            # afterwards; cancelled tasks are kept, done with error code 1"
     );
     let ops = collect(&rest).await?;
-    print!("{}", output::table(&ops));
+    out!("{}", output::table(&ops, false));
 
     let summary: Vec<String> = outcomes.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    println!(
+    outln!(
         "\n{} tasks: {}. Took {:.1}s.",
         ops.len(),
         summary.join(", "),
         started.elapsed().as_secs_f64()
     );
-    println!(
+    outln!(
         "Try it yourself: `eeops emulator --demo-tasks 20`, then EEOPS_EMULATOR_HOST=127.0.0.1:8080 eeops list --project eeops-demo"
     );
     handle.shutdown().await;

@@ -1,9 +1,66 @@
 //! How operations look on the terminal: tables, summaries and JSON lines.
+//!
+//! Every string a server sent goes through [`clean`] before it reaches a table, a summary or
+//! an error line, so a task description cannot clear the screen or retitle the terminal.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::io::Write as _;
 
 use eeops::client::{OperationExt, Outcome, RawValue};
 use eeops::pb::google::earthengine::v1::OperationMetadata;
 use eeops::pb::google::longrunning::{Operation, operation};
 use serde_json::{Value as Json, json};
+
+/// Writes to stdout. A closed stdout (`eeops list | head -1`) ends the program at once, quietly
+/// and with exit code 0: the reader has what it wanted. Another write error ends it with 1.
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        write_stderr(format_args!("error: cannot write to stdout: {e}\n"));
+        std::process::exit(1);
+    }
+}
+
+/// Writes to stderr, ignoring failures (there is nowhere left to report them).
+pub fn write_stderr(args: std::fmt::Arguments<'_>) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|()| err.flush());
+}
+
+/// Characters that must not reach a terminal raw: C0 and C1 controls (ESC, BEL, CSI, ...),
+/// DEL, and the bidirectional overrides that make text read differently from what it is.
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` with every control character escaped (`\x1b`, `\n`, `\u{202e}`), for text that came
+/// from a server and is shown on a terminal. JSON output needs no such care: serde escapes it.
+pub fn clean(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_unsafe(c) && (c as u32) < 0x80 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if is_unsafe(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// The task id of an operation name (what follows `/operations/`), or the whole name.
 pub fn task_id(name: &str) -> &str {
@@ -57,47 +114,103 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (y, m, d)
 }
 
+/// The progress to show: what the metadata says while running; 100% for a success; for a
+/// task that failed or was cancelled, the progress it had reached only if it is below 100%
+/// (a failed task is not "100%" done).
 fn progress_label(md: Option<&OperationMetadata>, op: &Operation) -> String {
-    match md {
-        Some(md) if op.done || md.progress > 0.0 => format!("{:.0}%", md.progress * 100.0),
-        _ if op.done => "100%".into(),
-        _ => "-".into(),
+    let reported = md.map(|m| m.progress).filter(|p| p.is_finite());
+    match op.outcome() {
+        Outcome::Succeeded(_) => "100%".into(),
+        Outcome::Running => match reported {
+            Some(p) if p > 0.0 => format!("{:.0}%", p.clamp(0.0, 1.0) * 100.0),
+            _ => "-".into(),
+        },
+        _ => match reported {
+            Some(p) if p > 0.0 && p < 1.0 => format!("{:.0}%", p * 100.0),
+            _ => "-".into(),
+        },
     }
 }
 
 /// Column widths are capped so a long description does not wrap every row.
 const DESCRIPTION_WIDTH: usize = 48;
 
-/// The table of `list`.
-pub fn table(ops: &[Operation]) -> String {
-    let rows: Vec<[String; 6]> = ops
+/// The table of `list`; `long` adds the update time, EECU-seconds, destination URIs and the
+/// error message.
+pub fn table(ops: &[Operation], long: bool) -> String {
+    let rows: Vec<Vec<String>> = ops
         .iter()
         .map(|op| {
             let md = op.metadata();
-            [
-                task_id(&op.name).to_owned(),
+            let mut row = vec![
+                clean(task_id(&op.name)).into_owned(),
                 md.as_ref()
-                    .map(|m| m.r#type.clone())
+                    .map(|m| clean(&m.r#type).into_owned())
                     .filter(|t| !t.is_empty())
                     .unwrap_or_else(|| "-".into()),
                 state_label(op),
                 progress_label(md.as_ref(), op),
                 format_time(md.as_ref().and_then(|m| m.create_time.as_ref())),
+            ];
+            if long {
+                row.push(format_time(
+                    md.as_ref().and_then(|m| m.update_time.as_ref()),
+                ));
+                row.push(
+                    md.as_ref()
+                        .filter(|m| m.batch_eecu_usage_seconds > 0.0)
+                        .map(|m| format!("{:.1}", m.batch_eecu_usage_seconds))
+                        .unwrap_or_else(|| "-".into()),
+                );
+            }
+            row.push(
                 md.as_ref()
-                    .map(|m| truncate(&m.description, DESCRIPTION_WIDTH))
+                    .map(|m| truncate(&clean(&m.description), DESCRIPTION_WIDTH))
                     .unwrap_or_default(),
-            ]
+            );
+            if long {
+                let uris = md
+                    .as_ref()
+                    .map(|m| m.destination_uris.join(" "))
+                    .unwrap_or_default();
+                row.push(if uris.is_empty() {
+                    "-".into()
+                } else {
+                    clean(&uris).into_owned()
+                });
+                row.push(
+                    op.error()
+                        .map(|s| clean(&format!("{}: {}", s.code, s.message)).into_owned())
+                        .unwrap_or_default(),
+                );
+            }
+            row
         })
         .collect();
-    let header = [
-        "ID",
-        "TYPE",
-        "STATE",
-        "PROGRESS",
-        "CREATED (UTC)",
-        "DESCRIPTION",
-    ];
-    let mut widths = header.map(str::len);
+    let header: Vec<&str> = if long {
+        vec![
+            "ID",
+            "TYPE",
+            "STATE",
+            "PROGRESS",
+            "CREATED (UTC)",
+            "UPDATED (UTC)",
+            "EECU-S",
+            "DESCRIPTION",
+            "DESTINATIONS",
+            "ERROR",
+        ]
+    } else {
+        vec![
+            "ID",
+            "TYPE",
+            "STATE",
+            "PROGRESS",
+            "CREATED (UTC)",
+            "DESCRIPTION",
+        ]
+    };
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -106,7 +219,7 @@ pub fn table(ops: &[Operation]) -> String {
     let mut out = String::new();
     let mut line = |cells: &[&str]| {
         let mut l = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+        for (i, (cell, w)) in cells.iter().zip(widths.iter().copied()).enumerate() {
             if i + 1 == cells.len() {
                 l.push_str(cell);
             } else {
@@ -119,7 +232,8 @@ pub fn table(ops: &[Operation]) -> String {
     };
     line(&header);
     for row in &rows {
-        line(&row.each_ref().map(String::as_str));
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        line(&cells);
     }
     out
 }
@@ -139,7 +253,7 @@ pub fn details(op: &Operation) -> String {
     let mut out = String::new();
     let mut kv = |k: &str, v: String| {
         if !v.is_empty() {
-            out.push_str(&format!("{k:<14}{v}\n"));
+            out.push_str(&format!("{k:<14}{}\n", clean(&v)));
         }
     };
     kv("name", op.name.clone());
@@ -206,15 +320,30 @@ fn time_or_empty(t: Option<&prost_types::Timestamp>) -> String {
     }
 }
 
-/// `running`, `succeeded`, `cancelled (code 1: ...)`, `failed (code N: ...)`.
+/// `running`, `succeeded`, `cancelled (code 1: ...)`, `failed (code N: ...)`, with the
+/// server's message escaped.
 pub fn outcome_label(op: &Operation) -> String {
-    match op.outcome() {
-        Outcome::Running => "running".into(),
-        Outcome::Succeeded(_) => "succeeded".into(),
-        Outcome::Cancelled(s) => format!("cancelled (code {}: {})", s.code, s.message),
-        Outcome::Failed(s) => format!("failed (code {}: {})", s.code, s.message),
-        _ => "unknown".into(),
+    match outcome_detail(op) {
+        Some(detail) => format!("{} ({detail})", outcome_word(op)),
+        None => outcome_word(op).to_owned(),
     }
+}
+
+/// `running`, `succeeded`, `cancelled`, `failed`.
+pub fn outcome_word(op: &Operation) -> &'static str {
+    match op.outcome() {
+        Outcome::Running => "running",
+        Outcome::Succeeded(_) => "succeeded",
+        Outcome::Cancelled(_) => "cancelled",
+        Outcome::Failed(_) => "failed",
+        _ => "unknown",
+    }
+}
+
+/// The error of a finished operation as `code N: message` (escaped), if it has one.
+pub fn outcome_detail(op: &Operation) -> Option<String> {
+    op.error()
+        .map(|s| format!("code {}: {}", s.code, clean(&s.message)))
 }
 
 /// The proto3 JSON of an operation; Anys of unknown types are shown as they came.
@@ -259,6 +388,14 @@ mod tests {
         assert_eq!(t(951_782_400), "2000-02-29 00:00:00");
         assert_eq!(t(1_795_454_412), "2026-11-23 17:20:12");
         assert_eq!(t(-1), "1969-12-31 23:59:59");
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(clean("plain text, ünïcode"), "plain text, ünïcode");
+        assert_eq!(clean("\x1b[2Jx"), "\\x1b[2Jx");
+        assert_eq!(clean("\x1b]0;t\x07"), "\\x1b]0;t\\x07");
+        assert_eq!(clean("a\nb\u{9b}c\u{202e}"), "a\\nb\\u{9b}c\\u{202e}");
     }
 
     #[test]

@@ -97,8 +97,8 @@ pub fn add_demo_tasks(emulator: &Emulator, project: &str, n: usize, seed: u64) -
 }
 
 /// Runs the emulator: seeds it, serves it on `options.addr` over gRPC and REST, prints
-/// `eeops emulator listening on http://ADDR (gRPC and REST)` to stdout, and stops cleanly on
-/// Ctrl-C.
+/// `eeops emulator listening on http://ADDR (gRPC and REST)` and then
+/// `export EEOPS_EMULATOR_HOST=ADDR` to stdout, and stops cleanly on Ctrl-C.
 pub async fn run(
     config: EmulatorConfig,
     options: RunOptions,
@@ -121,6 +121,8 @@ pub async fn run(
         "eeops emulator listening on http://{} (gRPC and REST)",
         handle.local_addr()
     );
+    // As gcloud's emulators do: the line that points a shell's commands at this one.
+    println!("export EEOPS_EMULATOR_HOST={}", handle.local_addr());
     tokio::signal::ctrl_c().await?;
     eprintln!("shutting down");
     handle.shutdown().await;
