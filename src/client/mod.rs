@@ -254,6 +254,10 @@ impl ClientBuilder {
     /// The service's base URL: `https://host[:port]`, or `http://host:port` for loopback (and
     /// for other hosts with [`allow_insecure_http`](Self::allow_insecure_http)). REST
     /// endpoints may have a path prefix.
+    ///
+    /// Without a scheme, `host:port` means `http://host:port` for a loopback host
+    /// (`localhost`, 127.0.0.0/8, `::1`, `::ffff:127.x.y.z`: a local emulator) and
+    /// `https://host:port` for any other host.
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into());
         self
@@ -390,6 +394,7 @@ impl ClientBuilder {
                 endpoint.host
             )));
         }
+        tracing::debug!("{}", endpoint.explain(endpoint_text));
         let source = match (&self.credentials, &self.scopes) {
             (Some(source), _) => source.clone(),
             (None, Some(scopes)) => CredentialSource::default_with_scopes(scopes.clone()),
