@@ -190,9 +190,10 @@ pub fn describe(e: &Error, verb: Option<&str>) -> String {
             "check the credentials (gcloud auth application-default login) and --quota-project",
         ),
         Some(Code::Unavailable) => Some("the service is unavailable; try again later"),
-        _ if e.is_auth() => Some(
-            "no usable credentials: run `gcloud auth application-default login`, set \
-             GOOGLE_APPLICATION_CREDENTIALS, or point at an emulator with EEOPS_EMULATOR_HOST",
+        // The library's "nothing found" message already says what to run.
+        _ if e.is_auth() && !e.message().contains("earthengine authenticate") => Some(
+            "check the credentials (`gcloud auth application-default login` or `earthengine \
+             authenticate`), or point at an emulator with EEOPS_EMULATOR_HOST",
         ),
         _ if e.is_transport() => Some(
             "cannot reach the endpoint: check --endpoint (for a local emulator: `eeops emulator`)",
