@@ -104,6 +104,46 @@ pub(crate) async fn call_headers(
     Ok(out)
 }
 
+/// The target of the one-line-per-call log events (DEBUG) and of the headers (TRACE).
+pub(crate) const CALL_TARGET: &str = "eeops::call";
+
+/// Headers whose values are never logged.
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "x-goog-api-key",
+    "cookie",
+    "set-cookie",
+];
+
+/// Headers as one log line, `name: value; ...`, with credentials replaced by `<redacted>`
+/// and other values escaped (a header may hold anything a server sent).
+pub(crate) fn redacted_headers(headers: &HeaderMap) -> String {
+    let mut out = String::new();
+    for (name, value) in headers {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(name.as_str());
+        out.push_str(": ");
+        if SECRET_HEADERS.contains(&name.as_str()) {
+            out.push_str("<redacted>");
+        } else {
+            out.extend(
+                String::from_utf8_lossy(value.as_bytes())
+                    .chars()
+                    .flat_map(char::escape_debug),
+            );
+        }
+    }
+    out
+}
+
+/// Whether headers are logged (TRACE on [`CALL_TARGET`]): they are only formatted then.
+pub(crate) fn headers_logged() -> bool {
+    tracing::enabled!(target: CALL_TARGET, tracing::Level::TRACE)
+}
+
 /// At most 200 characters of a body, for error messages: control characters become spaces,
 /// and a cut is marked with `…`.
 pub(crate) fn excerpt(body: &[u8]) -> String {
@@ -351,6 +391,23 @@ mod tests {
             let header = request_params(&name).unwrap();
             proptest::prop_assert_eq!(header.to_str().unwrap(), expected);
         });
+    }
+
+    #[test]
+    fn secrets_are_not_logged() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            HeaderValue::from_static("Bearer abc.secret"),
+        );
+        h.insert("x-goog-user-project", HeaderValue::from_static("q"));
+        h.insert("x-odd", HeaderValue::from_static("a\tb"));
+        let line = redacted_headers(&h);
+        assert!(!line.contains("secret"), "{line}");
+        assert_eq!(
+            line,
+            "authorization: <redacted>; x-goog-user-project: q; x-odd: a\\tb"
+        );
     }
 
     #[test]

@@ -18,7 +18,9 @@ use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, ClientTlsConfig};
 
 use super::auth::Auth;
-use super::common::{Endpoint, RequestHeaders, call_headers};
+use super::common::{
+    CALL_TARGET, Endpoint, RequestHeaders, call_headers, headers_logged, redacted_headers,
+};
 use crate::pb::google::longrunning::operations_client::OperationsClient;
 use crate::pb::google::longrunning::{
     CancelOperationRequest, DeleteOperationRequest, GetOperationRequest, ListOperationsRequest,
@@ -85,6 +87,7 @@ impl GrpcTransport {
 
     async fn request<T: Routed>(
         &self,
+        method: OperationsMethod,
         message: T,
         options: &CallOptions,
     ) -> Result<tonic::Request<T>> {
@@ -97,6 +100,15 @@ impl GrpcTransport {
             "metadata",
         )
         .await?;
+        if headers_logged() {
+            tracing::trace!(
+                target: CALL_TARGET,
+                transport = %"grpc",
+                rpc = %method.name(),
+                "request metadata: {}",
+                redacted_headers(&headers)
+            );
+        }
         let mut request = tonic::Request::new(message);
         *request.metadata_mut() = MetadataMap::from_headers(headers);
         if let Some(t) = options.timeout() {
@@ -106,26 +118,57 @@ impl GrpcTransport {
     }
 }
 
-/// Runs one call with the local deadline and maps its error.
+/// Runs one call with the local deadline, logs it, and maps its error.
 async fn run<T, F>(method: OperationsMethod, options: &CallOptions, call: F) -> Result<T>
 where
     F: std::future::Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
 {
+    let started = std::time::Instant::now();
     let result = match options.timeout() {
         Some(t) => match tokio::time::timeout(t, call).await {
-            Ok(r) => r,
-            Err(_) => {
-                return Err(Error::timeout(format!(
-                    "{} got no answer within {t:?}",
-                    method.name()
-                )));
-            }
+            Ok(r) => r.map_err(|s| grpc_error(method, s)),
+            Err(_) => Err(Error::timeout(format!(
+                "{} got no answer within {t:?}",
+                method.name()
+            ))),
         },
-        None => call.await,
+        None => call.await.map_err(|s| grpc_error(method, s)),
     };
-    result
-        .map(tonic::Response::into_inner)
-        .map_err(|s| grpc_error(method, s))
+    let latency = started.elapsed();
+    let log = |status: &dyn std::fmt::Display, error: Option<&Error>| {
+        tracing::debug!(
+            target: CALL_TARGET,
+            transport = %"grpc",
+            rpc = %method.name(),
+            path = %method.grpc_path(),
+            status = %status,
+            error = error.map(tracing::field::display),
+            ?latency,
+            attempt = options.attempt(),
+        );
+    };
+    match result {
+        Ok(response) => {
+            log(&"OK", None);
+            if headers_logged() {
+                tracing::trace!(
+                    target: CALL_TARGET,
+                    transport = %"grpc",
+                    rpc = %method.name(),
+                    "response metadata: {}",
+                    redacted_headers(&response.metadata().clone().into_headers())
+                );
+            }
+            Ok(response.into_inner())
+        }
+        Err(e) => {
+            match e.code() {
+                Some(code) => log(&code.as_str_name(), None),
+                None => log(&"no response", Some(&e)),
+            }
+            Err(e)
+        }
+    }
 }
 
 /// A status tonic made up from a local failure carries that failure as its source; one the
@@ -185,7 +228,9 @@ impl Operations for GrpcTransport {
         request: ListOperationsRequest,
         options: CallOptions,
     ) -> Result<ListOperationsResponse> {
-        let req = self.request(request, &options).await?;
+        let req = self
+            .request(OperationsMethod::ListOperations, request, &options)
+            .await?;
         run(
             OperationsMethod::ListOperations,
             &options,
@@ -199,7 +244,9 @@ impl Operations for GrpcTransport {
         request: GetOperationRequest,
         options: CallOptions,
     ) -> Result<Operation> {
-        let req = self.request(request, &options).await?;
+        let req = self
+            .request(OperationsMethod::GetOperation, request, &options)
+            .await?;
         run(
             OperationsMethod::GetOperation,
             &options,
@@ -213,7 +260,9 @@ impl Operations for GrpcTransport {
         request: DeleteOperationRequest,
         options: CallOptions,
     ) -> Result<()> {
-        let req = self.request(request, &options).await?;
+        let req = self
+            .request(OperationsMethod::DeleteOperation, request, &options)
+            .await?;
         run(
             OperationsMethod::DeleteOperation,
             &options,
@@ -228,7 +277,9 @@ impl Operations for GrpcTransport {
         request: CancelOperationRequest,
         options: CallOptions,
     ) -> Result<()> {
-        let req = self.request(request, &options).await?;
+        let req = self
+            .request(OperationsMethod::CancelOperation, request, &options)
+            .await?;
         run(
             OperationsMethod::CancelOperation,
             &options,
@@ -243,7 +294,9 @@ impl Operations for GrpcTransport {
         request: WaitOperationRequest,
         options: CallOptions,
     ) -> Result<Operation> {
-        let req = self.request(request, &options).await?;
+        let req = self
+            .request(OperationsMethod::WaitOperation, request, &options)
+            .await?;
         run(
             OperationsMethod::WaitOperation,
             &options,
