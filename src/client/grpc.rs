@@ -7,6 +7,10 @@
 //! user agent as metadata, and its per-attempt timeout as `grpc-timeout` (also enforced
 //! locally).
 //!
+//! Binary Earth Engine metadata is trusted only from a server that answers with
+//! [`EEOPS_SERVER_HEADER`] (eeops' own); from any other server it is marked unverified (see
+//! [`super::metadata`]).
+//!
 //! Failures that happen on this side (no connection, a peer that does not speak HTTP/2)
 //! become [`ErrorKind::Transport`](crate::ErrorKind::Transport) errors; statuses the server
 //! sends become service errors, with `grpc-status-details-bin` decoded into their details.
@@ -21,6 +25,8 @@ use super::auth::Auth;
 use super::common::{
     CALL_TARGET, Endpoint, RequestHeaders, call_headers, headers_logged, redacted_headers,
 };
+use super::metadata::mark_unverified;
+use crate::pb::EEOPS_SERVER_HEADER;
 use crate::pb::google::longrunning::operations_client::OperationsClient;
 use crate::pb::google::longrunning::{
     CancelOperationRequest, DeleteOperationRequest, GetOperationRequest, ListOperationsRequest,
@@ -118,9 +124,11 @@ impl GrpcTransport {
     }
 }
 
-/// Runs one call with the local deadline, logs it, and maps its error.
+/// Runs one call with the local deadline, logs it, marks metadata from a server other than
+/// eeops' unverified, and maps its error.
 async fn run<T, F>(method: OperationsMethod, options: &CallOptions, call: F) -> Result<T>
 where
+    T: HasMetadata,
     F: std::future::Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
 {
     let started = std::time::Instant::now();
@@ -159,7 +167,12 @@ where
                     redacted_headers(&response.metadata().clone().into_headers())
                 );
             }
-            Ok(response.into_inner())
+            let eeops_server = response.metadata().contains_key(EEOPS_SERVER_HEADER);
+            let mut message = response.into_inner();
+            if !eeops_server {
+                message.mark_unverified();
+            }
+            Ok(message)
         }
         Err(e) => {
             match e.code() {
@@ -169,6 +182,32 @@ where
             Err(e)
         }
     }
+}
+
+/// A response that may hold Earth Engine metadata, to be marked unverified when it does not
+/// come from eeops' own server.
+trait HasMetadata {
+    fn mark_unverified(&mut self);
+}
+
+impl HasMetadata for Operation {
+    fn mark_unverified(&mut self) {
+        if let Some(any) = &mut self.metadata {
+            mark_unverified(any);
+        }
+    }
+}
+
+impl HasMetadata for ListOperationsResponse {
+    fn mark_unverified(&mut self) {
+        for op in &mut self.operations {
+            op.mark_unverified();
+        }
+    }
+}
+
+impl HasMetadata for () {
+    fn mark_unverified(&mut self) {}
 }
 
 /// A status tonic made up from a local failure carries that failure as its source; one the

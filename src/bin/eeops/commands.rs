@@ -177,8 +177,10 @@ pub async fn list(g: &Global, a: ListArgs) -> Result<u8, Failure> {
     let limit = a.limit.unwrap_or(usize::MAX);
     let mut stream = c.list_with(&collection, options).take(limit);
     let mut ops = Vec::new();
+    let mut note = None;
     while let Some(op) = stream.next().await {
         let op = op?;
+        note = note.or(output::unverified_note([&op]));
         if g.output == OutputFormat::Json {
             // Stream JSON lines as pages arrive.
             print_json(&operation_json(&op));
@@ -192,6 +194,9 @@ pub async fn list(g: &Global, a: ListArgs) -> Result<u8, Failure> {
         } else {
             print!("{}", output::table(&ops));
         }
+    }
+    if let Some(note) = note {
+        eprintln!("note: {note}");
     }
     Ok(exit::OK)
 }
@@ -575,6 +580,7 @@ pub async fn wait(g: &Global, a: NamesArgs) -> Result<u8, Failure> {
     });
     let results = futures::future::join_all(tasks).await;
     let mut code = exit::OK;
+    let note = output::unverified_note(results.iter().filter_map(|(_, r)| r.as_ref().ok()));
     for (name, result) in results {
         match result {
             Ok(op) => {
@@ -591,6 +597,9 @@ pub async fn wait(g: &Global, a: NamesArgs) -> Result<u8, Failure> {
                 code = code.max(exit_code(&e));
             }
         }
+    }
+    if let Some(note) = note {
+        eprintln!("note: {note}");
     }
     Ok(code)
 }
