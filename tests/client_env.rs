@@ -13,6 +13,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::Request;
 use eeops::client::{ClientBuilder, EARTHENGINE_SCOPE, OperationExt, RawValue, Transport};
+use eeops::pb::google::earthengine::v1::operation_metadata::State;
 use eeops::pb::google::longrunning::operations_server::OperationsServer;
 use eeops::server::emulator::{Emulator, EmulatorConfig, TaskSpec};
 use eeops::server::{ServerHandle, serve};
@@ -627,6 +628,54 @@ async fn cli_shows_what_the_operation_proves() {
         "{}",
         stderr(&out)
     );
+    let _ = std::fs::remove_dir_all(&home);
+    h.shutdown().await;
+}
+
+/// `cancel --all` over gRPC against a server other than eeops': without --state, every
+/// unfinished task is cancelled (the operation proves "not done", which is all it needs);
+/// with --state, which unverified metadata cannot answer, it refuses and cancels nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_cancel_all_with_unverified_metadata() {
+    let (emu, h) = emulator().await;
+    let a = emu.start_task("md", running_task());
+    let b = emu.start_task("md", running_task());
+    let plain = plain_tonic_server(emu.clone()).await;
+    let home = temp_home("cancel-all");
+    let cmd = |args: &[&str]| {
+        let mut c = eeops(&home);
+        c.args(["--transport", "grpc", "--project", "md", "--endpoint"])
+            .arg(plain.to_string())
+            .args(args);
+        run(c)
+    };
+    let c = ClientBuilder::new()
+        .endpoint(h.local_addr().to_string())
+        .build()
+        .await
+        .unwrap();
+    // Read through eeops' server, whose metadata is verified.
+    let state = |name: String| {
+        let c = c.clone();
+        async move { c.get(&name).await.unwrap().state() }
+    };
+    let running = Some(State::Running);
+    let cancelling = Some(State::Cancelling);
+
+    let out = cmd(&["cancel", "--all", "--state", "RUNNING", "--yes"]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--transport rest"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(state(a.clone()).await, running);
+    assert_eq!(state(b.clone()).await, running);
+
+    let out = cmd(&["cancel", "--all", "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(state(a).await, cancelling);
+    assert_eq!(state(b).await, cancelling);
     let _ = std::fs::remove_dir_all(&home);
     h.shutdown().await;
 }

@@ -431,16 +431,25 @@ async fn cancel_all(g: &Global, c: &Client, a: &CancelArgs) -> Result<u8, Failur
                 .with_page_size(500),
         )
         .try_filter(|op| {
+            // Unverified metadata (gRPC, not eeops' server) proves only "not done"; the type
+            // was filtered by the server.
             let keep = !op.done
-                && states.contains(&state_label(op))
-                && task_type
-                    .as_ref()
-                    .is_none_or(|t| op.metadata().is_some_and(|m| &m.r#type == t));
+                && (op.metadata_unverified()
+                    || states.contains(&state_label(op))
+                        && task_type
+                            .as_ref()
+                            .is_none_or(|t| op.metadata().is_some_and(|m| &m.r#type == t)));
             futures::future::ready(keep)
         })
         .try_collect()
         .await?;
     spinner.finish_and_clear();
+    if a.state.is_some() && ops.iter().any(|op| op.metadata_unverified()) {
+        return Err(Failure::usage(format!(
+            "--state cannot be checked: {}",
+            output::UNVERIFIED_NOTE
+        )));
+    }
     if ops.is_empty() {
         eprintln!("nothing to cancel in {collection}");
         return Ok(exit::OK);
