@@ -679,3 +679,61 @@ async fn cli_cancel_all_with_unverified_metadata() {
     let _ = std::fs::remove_dir_all(&home);
     h.shutdown().await;
 }
+
+/// A token endpoint that cannot be reached: one error naming the credentials file and what
+/// failed underneath, without google-cloud-auth's wrappers repeating each other.
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_token_endpoint_is_one_clear_error() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let home = temp_home("token");
+    let file = write_ee_file(&home, &format!("http://{closed}/token"));
+    let home_text = home.display().to_string();
+    let client = ClientBuilder::from_env_with(|k| (k == "HOME").then(|| home_text.clone()))
+        .endpoint(format!("https://{closed}"))
+        .build()
+        .await
+        .unwrap();
+    let err = client.get("ABCDEF").await.unwrap_err();
+    assert!(err.is_auth(), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(&file.display().to_string()), "{text}");
+    assert!(text.contains(&format!("http://{closed}/token")), "{text}");
+    assert_eq!(text.matches("future attempts").count(), 0, "{text}");
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+/// A token endpoint that refuses the refresh token (as Google does for a revoked one): the
+/// error carries its reason once.
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_refresh_token_is_one_clear_error() {
+    let app = axum::Router::new().fallback(|| async {
+        http::Response::builder()
+            .status(400)
+            .header("content-type", "application/json")
+            .body(Body::from(
+                r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#,
+            ))
+            .expect("response")
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let home = temp_home("revoked");
+    write_ee_file(&home, &format!("http://{addr}/token"));
+    let home_text = home.display().to_string();
+    let client = ClientBuilder::from_env_with(|k| (k == "HOME").then(|| home_text.clone()))
+        .endpoint(format!("https://{addr}"))
+        .build()
+        .await
+        .unwrap();
+    let err = client.get("ABCDEF").await.unwrap_err();
+    assert!(err.is_auth(), "{err}");
+    let text = err.to_string();
+    assert_eq!(text.matches("expired or revoked").count(), 1, "{text}");
+    let _ = std::fs::remove_dir_all(&home);
+}

@@ -460,8 +460,8 @@ impl Auth {
             Ok(CacheableResource::NotModified) => HeaderMap::new(),
             Err(e) => {
                 return Err(Error::auth(
-                    format!("cannot obtain credentials from {}", self.source),
-                    e,
+                    format!("cannot obtain a token from the {}", self.source),
+                    TokenError::from(&e),
                 ));
             }
         };
@@ -483,6 +483,54 @@ impl Auth {
         &self.source
     }
 }
+
+/// google-cloud-auth's failure to get a token, its own wrappers folded away (they repeat each
+/// other: "... but future attempts may succeed: ... but future attempts may succeed"): the
+/// HTTP failure underneath (say, the connection to the token endpoint) when there is one,
+/// after google-cloud-auth's innermost message of its own when that holds the answer's
+/// body, else that message alone.
+#[derive(Debug)]
+struct TokenError(String);
+
+impl From<&google_cloud_auth::errors::CredentialsError> for TokenError {
+    fn from(e: &google_cloud_auth::errors::CredentialsError) -> Self {
+        use std::error::Error as _;
+        type Own = google_cloud_auth::errors::CredentialsError;
+        let mut innermost_own = e.to_string();
+        let mut next = e.source();
+        while let Some(cause) = next {
+            if let Some(own) = cause.downcast_ref::<Own>() {
+                innermost_own = own.to_string();
+            } else if let Some(http) = cause.downcast_ref::<reqwest::Error>() {
+                // The HTTP failure and its own causes, each text once; after an answer, the
+                // message that holds its body first.
+                let mut parts: Vec<String> = Vec::new();
+                if http.is_status() {
+                    parts.push(innermost_own);
+                }
+                let mut next = Some(cause);
+                while let Some(c) = next {
+                    let text = c.to_string();
+                    if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+                        parts.push(text);
+                    }
+                    next = c.source();
+                }
+                return TokenError(parts.join(": "));
+            }
+            next = cause.source();
+        }
+        TokenError(innermost_own)
+    }
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TokenError {}
 
 fn application_default(scopes: Vec<String>, quota_project: Option<&str>) -> Result<Credentials> {
     let mut builder = credentials::Builder::default().with_scopes(scopes);
