@@ -59,9 +59,10 @@ struct Seen {
     api_headers: Vec<HashMap<String, String>>,
 }
 
-/// A loopback server with an OAuth token endpoint (`POST /token`, answering `tok-from-file`)
-/// and, on every other path, one Earth Engine operation in JSON; it records what it gets.
-async fn fake_google() -> (SocketAddr, Arc<Mutex<Seen>>) {
+/// A loopback server with an OAuth token endpoint (`POST /token`, answering `tok-from-file`,
+/// or refusing the refresh token as Google does for a revoked one) and, on every other path,
+/// one Earth Engine operation in JSON; it records what it gets.
+async fn fake_google(refuse_tokens: bool) -> (SocketAddr, Arc<Mutex<Seen>>) {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let record = Arc::clone(&seen);
     let app = axum::Router::new().fallback(move |req: Request| {
@@ -80,6 +81,14 @@ async fn fake_google() -> (SocketAddr, Arc<Mutex<Seen>>) {
             if parts.uri.path() == "/token" {
                 let v = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
                 record.lock().unwrap().token_requests.push(v);
+                if refuse_tokens {
+                    let mut r = json(
+                        r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#
+                            .into(),
+                    );
+                    *r.status_mut() = http::StatusCode::BAD_REQUEST;
+                    return r;
+                }
                 return json(
                     r#"{"access_token":"tok-from-file","token_type":"Bearer","expires_in":3600}"#
                         .into(),
@@ -182,12 +191,35 @@ fn running_task() -> TaskSpec {
 // ---------------------------------------------------------------------------------------
 // Credentials and the project
 
+/// A buffer that a tracing subscriber writes into.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The Earth Engine file is found after application default credentials (none here), read
 /// through google-cloud-auth's authorized-user credentials (token from the file's
-/// `token_uri`), and its project is the default project and the quota project.
-#[tokio::test(flavor = "multi_thread")]
+/// `token_uri`), and its project is the default project and the quota project. The TRACE
+/// log of the call shows the headers with the token redacted.
+#[tokio::test]
 async fn earth_engine_file_credentials_reach_the_server() {
-    let (addr, seen) = fake_google().await;
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (addr, seen) = fake_google(false).await;
     let home = temp_home("lib");
     let file = write_ee_file(&home, &format!("http://{addr}/token"));
     let home_text = home.display().to_string();
@@ -223,6 +255,18 @@ async fn earth_engine_file_credentials_reach_the_server() {
     let h = &seen.api_headers[0];
     assert_eq!(h["authorization"], "Bearer tok-from-file");
     assert_eq!(h["x-goog-user-project"], "ee-file-project");
+
+    let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(
+        logs.contains("request headers: authorization: <redacted>"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("x-goog-user-project: ee-file-project"),
+        "{logs}"
+    );
+    assert!(logs.contains("status=200 OK"), "{logs}");
+    assert!(!logs.contains("tok-from-file"), "the token leaked: {logs}");
     let _ = std::fs::remove_dir_all(&home);
 }
 
@@ -239,9 +283,9 @@ async fn application_default_credentials_come_first() {
         "HOME" => Some(home_text.clone()),
         _ => None,
     };
-    // Without gcloud's file: the Earth Engine file.
+    // Without gcloud's file: the Earth Engine file (nothing is sent to the endpoint).
     let client = ClientBuilder::from_env_with(vars)
-        .endpoint("https://127.0.0.1:9")
+        .endpoint("eeops.invalid:443")
         .build()
         .await
         .unwrap();
@@ -252,13 +296,35 @@ async fn application_default_credentials_come_first() {
         "{}",
         client.credentials_source()
     );
-    // A plaintext loopback endpoint: anonymous, whatever files there are.
-    let client = ClientBuilder::from_env_with(vars)
-        .endpoint("127.0.0.1:9")
+    // A loopback endpoint: anonymous, whatever files there are.
+    for endpoint in ["127.0.0.1:9", "https://localhost:9"] {
+        let client = ClientBuilder::from_env_with(vars)
+            .endpoint(endpoint)
+            .build()
+            .await
+            .unwrap();
+        assert_eq!(client.credentials_source(), "anonymous", "{endpoint}");
+    }
+    // gcloud's file comes first (google-cloud-auth reads HOME from the process, so only
+    // which source was chosen is checked here).
+    std::fs::write(
+        adc_dir.join("application_default_credentials.json"),
+        r#"{"type":"authorized_user","client_id":"c","client_secret":"s","refresh_token":"r"}"#,
+    )
+    .unwrap();
+    let chosen = ClientBuilder::from_env_with(vars)
+        .endpoint("eeops.invalid:443")
         .build()
         .await
-        .unwrap();
-    assert_eq!(client.credentials_source(), "anonymous");
+        .map(|c| c.credentials_source().to_owned());
+    match chosen {
+        Ok(source) => assert!(
+            source.starts_with("application default credentials ("),
+            "{source}"
+        ),
+        // The process's own HOME has no such file: google-cloud-auth says so, by its name.
+        Err(e) => assert!(e.to_string().contains("application default"), "{e}"),
+    }
     assert_eq!(client.project(), Some("ee-file-project"));
     // A variable wins over the file's project.
     let client = ClientBuilder::from_env_with(|k| match k {
@@ -273,24 +339,17 @@ async fn application_default_credentials_come_first() {
     let _ = std::fs::remove_dir_all(&home);
 }
 
-/// The binary finds the Earth Engine file too: `-v` says which credentials and which
-/// endpoint, the token endpoint gets the file's refresh token, the bare id takes the file's
-/// project, and `-vv` shows the request headers with the token redacted. The endpoint is
-/// `https://` on loopback (credentials are sent there, but the fake server has no TLS, so
-/// the call itself fails as a connection problem).
+/// The binary finds the Earth Engine file too: `-v` says which credentials and how the
+/// endpoint was read, the token endpoint gets the file's refresh token, and the bare id takes
+/// the file's project. The token endpoint refuses the token, so nothing is sent to the
+/// endpoint (`eeops.invalid`, which never resolves): one error, exit 3.
 #[tokio::test(flavor = "multi_thread")]
 async fn cli_reads_the_earth_engine_file() {
-    let (addr, seen) = fake_google().await;
+    let (addr, seen) = fake_google(true).await;
     let home = temp_home("cli");
     let file = write_ee_file(&home, &format!("http://{addr}/token"));
     let mut c = eeops(&home);
-    c.args([
-        "-vv",
-        "--endpoint",
-        &format!("https://{addr}"),
-        "get",
-        "ABCDEF",
-    ]);
+    c.args(["-v", "--endpoint", "eeops.invalid:443", "get", "ABCDEF"]);
     let out = run(c).await;
     let err = stderr(&out);
     assert_eq!(code(&out), 3, "{err}");
@@ -302,26 +361,23 @@ async fn cli_reads_the_earth_engine_file() {
         "{err}"
     );
     assert!(
-        err.contains(&format!("means https://{addr} (TLS)")),
+        err.contains("means https://eeops.invalid:443 (no scheme, not a loopback host: TLS)"),
         "{err}"
     );
     assert!(
-        err.contains("path=/v1/projects/ee-file-project/operations/ABCDEF"),
+        err.contains("error: projects/ee-file-project/operations/ABCDEF: authentication error"),
         "{err}"
     );
-    assert!(err.contains("authorization: <redacted>"), "{err}");
-    assert!(
-        err.contains("x-goog-user-project: ee-file-project"),
-        "{err}"
-    );
-    assert!(!err.contains("tok-from-file"), "the token leaked: {err}");
+    assert_eq!(err.matches("expired or revoked").count(), 1, "{err}");
     assert!(!err.contains("fake-refresh-token"), "{err}");
+    assert!(!err.contains("eeops::call"), "a call was sent: {err}");
     let seen = seen.lock().unwrap();
-    assert!(!seen.token_requests.is_empty());
+    assert_eq!(seen.token_requests.len(), 1);
     assert_eq!(
         seen.token_requests[0]["refresh_token"],
         "fake-refresh-token"
     );
+    assert!(seen.api_headers.is_empty());
     let _ = std::fs::remove_dir_all(&home);
 }
 
@@ -692,7 +748,7 @@ async fn unreachable_token_endpoint_is_one_clear_error() {
     let file = write_ee_file(&home, &format!("http://{closed}/token"));
     let home_text = home.display().to_string();
     let client = ClientBuilder::from_env_with(|k| (k == "HOME").then(|| home_text.clone()))
-        .endpoint(format!("https://{closed}"))
+        .endpoint("eeops.invalid:443")
         .build()
         .await
         .unwrap();
@@ -706,28 +762,15 @@ async fn unreachable_token_endpoint_is_one_clear_error() {
 }
 
 /// A token endpoint that refuses the refresh token (as Google does for a revoked one): the
-/// error carries its reason once.
+/// error carries its reason once, and nothing is sent to the endpoint.
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_refresh_token_is_one_clear_error() {
-    let app = axum::Router::new().fallback(|| async {
-        http::Response::builder()
-            .status(400)
-            .header("content-type", "application/json")
-            .body(Body::from(
-                r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#,
-            ))
-            .expect("response")
-    });
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let (addr, seen) = fake_google(true).await;
     let home = temp_home("revoked");
     write_ee_file(&home, &format!("http://{addr}/token"));
     let home_text = home.display().to_string();
     let client = ClientBuilder::from_env_with(|k| (k == "HOME").then(|| home_text.clone()))
-        .endpoint(format!("https://{addr}"))
+        .endpoint("eeops.invalid:443")
         .build()
         .await
         .unwrap();
@@ -735,5 +778,6 @@ async fn refused_refresh_token_is_one_clear_error() {
     assert!(err.is_auth(), "{err}");
     let text = err.to_string();
     assert_eq!(text.matches("expired or revoked").count(), 1, "{text}");
+    assert!(seen.lock().unwrap().api_headers.is_empty());
     let _ = std::fs::remove_dir_all(&home);
 }

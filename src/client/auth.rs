@@ -4,8 +4,8 @@
 //!
 //! * **credentials you supply**, any [`google_cloud_auth::credentials::Credentials`], or a
 //!   [`CredentialSource`] you choose;
-//! * **anonymous credentials** (no headers at all): the default for plaintext loopback
-//!   endpoints (`http://127.0.0.1:8080`, `localhost:8080`) and the emulator;
+//! * **anonymous credentials** (no headers at all): the default for loopback endpoints
+//!   (`http://127.0.0.1:8080`, `localhost:8080`, `https://localhost:8443`) and the emulator;
 //! * otherwise the **first credentials found** ([`CredentialSource::Discover`]), in this
 //!   order:
 //!   1. application default credentials from a file: the one `GOOGLE_APPLICATION_CREDENTIALS`

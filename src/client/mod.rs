@@ -316,7 +316,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Sends no credentials (the default for plaintext loopback endpoints).
+    /// Sends no credentials (the default for loopback endpoints).
     pub fn anonymous(self) -> Self {
         self.credential_source(CredentialSource::Anonymous)
     }
@@ -406,8 +406,8 @@ impl ClientBuilder {
     }
 
     /// Builds the client: parses the endpoint, refuses plain HTTP to a host that is not
-    /// loopback (unless allowed), finds and loads credentials (see [`auth`]; a plaintext
-    /// loopback endpoint is anonymous unless credentials or scopes are set), and sets up the
+    /// loopback (unless allowed), finds and loads credentials (see [`auth`]; a loopback
+    /// endpoint is anonymous unless credentials or scopes are set), and sets up the
     /// transport. Nothing is sent yet (connections are made on the first call).
     pub async fn build(self) -> Result<Client> {
         if let Some(p) = &self.problem {
@@ -427,7 +427,7 @@ impl ClientBuilder {
             (None, Some(scopes)) => CredentialSource::Discover {
                 scopes: scopes.clone(),
             },
-            (None, None) if endpoint.loopback && !endpoint.https => CredentialSource::Anonymous,
+            (None, None) if endpoint.loopback => CredentialSource::Anonymous,
             (None, None) => CredentialSource::discover(),
         };
         let auth = match &self.env {
