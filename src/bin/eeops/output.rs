@@ -205,7 +205,12 @@ pub fn details(op: &Operation) -> String {
             );
         }
     } else if op.metadata_unverified() {
-        kv("metadata", format!("unverified: {UNVERIFIED_NOTE}"));
+        kv(
+            "metadata",
+            "unverified (gRPC from a server other than eeops'; Google publishes no proto for \
+             it): details need --transport rest"
+                .into(),
+        );
     } else if let Some(raw) = op.raw_metadata() {
         kv(
             "metadata",
