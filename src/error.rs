@@ -147,6 +147,12 @@ impl Error {
         Self::new(ErrorKind::Auth, message).with_source(source)
     }
 
+    /// No usable credentials, with the message that says what was tried (no cause).
+    #[cfg(feature = "client")]
+    pub(crate) fn no_credentials(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Auth, message)
+    }
+
     /// A response that could not be decoded.
     pub fn decode(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Decode, message)

@@ -54,3 +54,10 @@ pub const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
 /// The full type URL of Earth Engine's operation metadata.
 pub const EE_METADATA_TYPE_URL: &str =
     "type.googleapis.com/google.earthengine.v1.OperationMetadata";
+
+/// The response header (gRPC initial metadata) with which eeops' own server says that the
+/// binary Earth Engine metadata it sends is encoded with eeops' proto (the field numbers of
+/// [`google::earthengine::v1::OperationMetadata`], which are eeops' own: Google publishes
+/// none). Its value is the server's eeops version. eeops' gRPC client trusts binary metadata
+/// only from a server that sends it.
+pub const EEOPS_SERVER_HEADER: &str = "x-eeops-server";

@@ -52,6 +52,8 @@ include!(concat!(env!("OUT_DIR"), "/eeops_stubs.rs"));
 pub struct CallOptions {
     timeout: Option<Duration>,
     headers: Vec<(String, String)>,
+    /// The attempt's number (1-based; 0 when not set by a retry loop), for logs.
+    attempt: u32,
 }
 
 impl CallOptions {
@@ -75,5 +77,17 @@ impl CallOptions {
     /// The extra headers.
     pub fn headers(&self) -> &[(String, String)] {
         &self.headers
+    }
+
+    #[cfg(feature = "client")]
+    pub(crate) fn with_attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt;
+        self
+    }
+
+    /// The attempt's number (1-based) when the call comes from a `Client`'s
+    /// retry loop; 0 otherwise.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
     }
 }

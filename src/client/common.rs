@@ -104,6 +104,46 @@ pub(crate) async fn call_headers(
     Ok(out)
 }
 
+/// The target of the one-line-per-call log events (DEBUG) and of the headers (TRACE).
+pub(crate) const CALL_TARGET: &str = "eeops::call";
+
+/// Headers whose values are never logged.
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "x-goog-api-key",
+    "cookie",
+    "set-cookie",
+];
+
+/// Headers as one log line, `name: value; ...`, with credentials replaced by `<redacted>`
+/// and other values escaped (a header may hold anything a server sent).
+pub(crate) fn redacted_headers(headers: &HeaderMap) -> String {
+    let mut out = String::new();
+    for (name, value) in headers {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(name.as_str());
+        out.push_str(": ");
+        if SECRET_HEADERS.contains(&name.as_str()) {
+            out.push_str("<redacted>");
+        } else {
+            out.extend(
+                String::from_utf8_lossy(value.as_bytes())
+                    .chars()
+                    .flat_map(char::escape_debug),
+            );
+        }
+    }
+    out
+}
+
+/// Whether headers are logged (TRACE on [`CALL_TARGET`]): they are only formatted then.
+pub(crate) fn headers_logged() -> bool {
+    tracing::enabled!(target: CALL_TARGET, tracing::Level::TRACE)
+}
+
 /// At most 200 characters of a body, for error messages: control characters become spaces,
 /// and a cut is marked with `…`.
 pub(crate) fn excerpt(body: &[u8]) -> String {
@@ -130,13 +170,65 @@ pub(crate) struct Endpoint {
     /// Empty, or `/prefix` without a trailing `/`.
     pub(crate) prefix: String,
     pub(crate) loopback: bool,
+    /// The scheme was chosen by eeops (the endpoint was written `host:port`).
+    pub(crate) scheme_implied: bool,
+}
+
+/// Whether a host (a name, an IPv4 address, or an IPv6 address with or without brackets) is
+/// loopback: `localhost`, 127.0.0.0/8, `::1`, or an IPv4-mapped loopback (`::ffff:127.0.0.1`).
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => bare.eq_ignore_ascii_case("localhost") || bare.eq_ignore_ascii_case("localhost."),
+    }
+}
+
+/// Gives `host:port` (no scheme) the scheme it means: `http://` for a loopback host, whose
+/// servers are local emulators, and `https://` for every other host. Text with a scheme is
+/// returned as it is; the flag says whether a scheme was added.
+fn with_implied_scheme(endpoint: &str) -> (std::borrow::Cow<'_, str>, bool) {
+    if endpoint.contains("://") {
+        return (endpoint.into(), false);
+    }
+    // The host ends at the first `/` (a path prefix) and, outside brackets, at the last `:`.
+    let authority = endpoint.split('/').next().unwrap_or_default();
+    let host = if authority.starts_with('[') {
+        authority.split_once(']').map_or(authority, |(h, _)| h)
+    } else {
+        authority.rsplit_once(':').map_or("", |(h, _)| h)
+    };
+    let scheme = if is_loopback_host(host) {
+        "http"
+    } else {
+        "https"
+    };
+    (format!("{scheme}://{endpoint}").into(), true)
 }
 
 impl Endpoint {
+    /// Parses `scheme://host[:port][/prefix]`, or `host:port` (see [`with_implied_scheme`]).
     pub(crate) fn parse(endpoint: &str) -> Result<Endpoint> {
-        let url = reqwest::Url::parse(endpoint).map_err(|e| {
+        let trimmed = endpoint.trim();
+        let (full, scheme_implied) = with_implied_scheme(trimmed);
+        // Without a scheme, a port is what makes an address of it rather than a stray word.
+        let authority = trimmed.split('/').next().unwrap_or_default();
+        let has_port = authority
+            .rsplit_once(':')
+            .is_some_and(|(_, port)| !port.is_empty() && !port.contains(']'));
+        if scheme_implied && !has_port {
+            return Err(Error::config(format!(
+                "invalid endpoint `{}`: expected host:port, https://host[:port] or http://127.0.0.1:port",
+                endpoint.escape_default()
+            )));
+        }
+        let url = reqwest::Url::parse(&full).map_err(|e| {
             Error::config(format!(
-                "invalid endpoint `{endpoint}` ({e}); expected e.g. https://earthengine.googleapis.com or http://127.0.0.1:8080"
+                "invalid endpoint `{}` ({e}); expected host:port, https://host[:port] or http://127.0.0.1:port",
+                endpoint.escape_default()
             ))
         })?;
         let https = match url.scheme() {
@@ -144,7 +236,8 @@ impl Endpoint {
             "http" => false,
             other => {
                 return Err(Error::config(format!(
-                    "endpoint `{endpoint}`: scheme `{other}` is not supported (use https:// or http://)"
+                    "endpoint `{}`: scheme `{other}` is not supported (use https://, http://, or host:port)",
+                    endpoint.escape_default()
                 )));
             }
         };
@@ -156,18 +249,18 @@ impl Endpoint {
         }
         if url.query().is_some() || url.fragment().is_some() {
             return Err(Error::config(format!(
-                "endpoint `{endpoint}`: a query or fragment is not supported"
+                "endpoint `{}`: a query or fragment is not supported",
+                endpoint.escape_default()
             )));
         }
         let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
-            return Err(Error::config(format!("endpoint `{endpoint}` has no host")));
+            return Err(Error::config(format!(
+                "endpoint `{}` has no host",
+                endpoint.escape_default()
+            )));
         };
         let host = host.to_owned();
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let loopback = match bare.parse::<std::net::IpAddr>() {
-            Ok(ip) => ip.is_loopback(),
-            Err(_) => bare.eq_ignore_ascii_case("localhost"),
-        };
+        let loopback = is_loopback_host(&host);
         let port = url
             .port_or_known_default()
             .unwrap_or(if https { 443 } else { 80 });
@@ -178,7 +271,25 @@ impl Endpoint {
             port,
             prefix,
             loopback,
+            scheme_implied,
         })
+    }
+
+    /// How the endpoint was read, for logs: e.g. `127.0.0.1:8080 means http://127.0.0.1:8080
+    /// (loopback: plaintext)`.
+    pub(crate) fn explain(&self, written: &str) -> String {
+        let why = match (self.scheme_implied, self.https, self.loopback) {
+            (true, false, _) => " (no scheme, loopback host: plaintext)",
+            (true, true, _) => " (no scheme, not a loopback host: TLS)",
+            (false, false, true) => " (loopback: plaintext)",
+            (false, false, false) => " (plaintext, explicitly allowed)",
+            (false, true, _) => " (TLS)",
+        };
+        format!(
+            "endpoint `{}` means {}{why}",
+            written.escape_default(),
+            self.base()
+        )
     }
 
     /// `scheme://host:port` followed by the path prefix.
@@ -210,7 +321,7 @@ mod tests {
         assert!(e.loopback);
         assert_eq!(e.base(), "http://[::1]:9/api");
         assert!(Endpoint::parse("ftp://x").is_err());
-        assert!(Endpoint::parse("127.0.0.1:8080").is_err());
+        assert!(Endpoint::parse("ftp://x").is_err());
         assert!(
             Endpoint::parse("http://u:secret@h/")
                 .unwrap_err()
@@ -218,6 +329,53 @@ mod tests {
                 .find("secret")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn endpoints_without_a_scheme() {
+        for (written, base) in [
+            ("127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("127.1.2.3:9", "http://127.1.2.3:9"),
+            ("localhost:8080", "http://localhost:8080"),
+            ("LOCALHOST:8080", "http://localhost:8080"),
+            ("[::1]:8080", "http://[::1]:8080"),
+            ("[::ffff:127.0.0.1]:8080", "http://[::ffff:7f00:1]:8080"),
+            (
+                "earthengine.googleapis.com:443",
+                "https://earthengine.googleapis.com:443",
+            ),
+            ("example.com:8443", "https://example.com:8443"),
+            ("10.0.0.1:80", "https://10.0.0.1:80"),
+            ("[2001:db8::1]:443", "https://[2001:db8::1]:443"),
+            (
+                "localhost.example.com:80",
+                "https://localhost.example.com:80",
+            ),
+            ("127.0.0.1:8080/api", "http://127.0.0.1:8080/api"),
+        ] {
+            let e = Endpoint::parse(written).unwrap_or_else(|e| panic!("{written}: {e}"));
+            assert_eq!(e.base(), base, "{written}");
+            assert!(e.scheme_implied);
+            assert!(e.explain(written).contains(base), "{}", e.explain(written));
+        }
+        let e = Endpoint::parse("http://[::ffff:127.0.0.1]:1").unwrap();
+        assert!(e.loopback && !e.scheme_implied);
+        assert!(!Endpoint::parse("https://x:1").unwrap().scheme_implied);
+        assert!(Endpoint::parse("localhost:notaport").is_err());
+        for no_port in [
+            "earthengine",
+            "earthengine.googleapis.com",
+            "[::1]",
+            "localhost:",
+            "[::1]/x",
+        ] {
+            let err = Endpoint::parse(no_port).unwrap_err();
+            assert!(
+                err.message().contains("expected host:port"),
+                "{no_port}: {err}"
+            );
+        }
+        assert!(Endpoint::parse(":8080").is_err());
     }
 
     #[test]
@@ -233,6 +391,23 @@ mod tests {
             let header = request_params(&name).unwrap();
             proptest::prop_assert_eq!(header.to_str().unwrap(), expected);
         });
+    }
+
+    #[test]
+    fn secrets_are_not_logged() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            HeaderValue::from_static("Bearer abc.secret"),
+        );
+        h.insert("x-goog-user-project", HeaderValue::from_static("q"));
+        h.insert("x-odd", HeaderValue::from_static("a\tb"));
+        let line = redacted_headers(&h);
+        assert!(!line.contains("secret"), "{line}");
+        assert_eq!(
+            line,
+            "authorization: <redacted>; x-goog-user-project: q; x-odd: a\\tb"
+        );
     }
 
     #[test]

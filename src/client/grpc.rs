@@ -7,6 +7,10 @@
 //! user agent as metadata, and its per-attempt timeout as `grpc-timeout` (also enforced
 //! locally).
 //!
+//! Binary Earth Engine metadata is trusted only from a server that answers with
+//! [`EEOPS_SERVER_HEADER`] (eeops' own); from any other server it is marked unverified (see
+//! [`super::metadata`]).
+//!
 //! Failures that happen on this side (no connection, a peer that does not speak HTTP/2)
 //! become [`ErrorKind::Transport`](crate::ErrorKind::Transport) errors; statuses the server
 //! sends become service errors, with `grpc-status-details-bin` decoded into their details.
@@ -18,7 +22,11 @@ use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, ClientTlsConfig};
 
 use super::auth::Auth;
-use super::common::{Endpoint, RequestHeaders, call_headers};
+use super::common::{
+    CALL_TARGET, Endpoint, RequestHeaders, call_headers, headers_logged, redacted_headers,
+};
+use super::metadata::mark_unverified;
+use crate::pb::EEOPS_SERVER_HEADER;
 use crate::pb::google::longrunning::operations_client::OperationsClient;
 use crate::pb::google::longrunning::{
     CancelOperationRequest, DeleteOperationRequest, GetOperationRequest, ListOperationsRequest,
@@ -85,6 +93,7 @@ impl GrpcTransport {
 
     async fn request<T: Routed>(
         &self,
+        method: OperationsMethod,
         message: T,
         options: &CallOptions,
     ) -> Result<tonic::Request<T>> {
@@ -97,6 +106,15 @@ impl GrpcTransport {
             "metadata",
         )
         .await?;
+        if headers_logged() {
+            tracing::trace!(
+                target: CALL_TARGET,
+                transport = %"grpc",
+                rpc = %method.name(),
+                "request metadata: {}",
+                redacted_headers(&headers)
+            );
+        }
         let mut request = tonic::Request::new(message);
         *request.metadata_mut() = MetadataMap::from_headers(headers);
         if let Some(t) = options.timeout() {
@@ -106,26 +124,90 @@ impl GrpcTransport {
     }
 }
 
-/// Runs one call with the local deadline and maps its error.
+/// Runs one call with the local deadline, logs it, marks metadata from a server other than
+/// eeops' unverified, and maps its error.
 async fn run<T, F>(method: OperationsMethod, options: &CallOptions, call: F) -> Result<T>
 where
+    T: HasMetadata,
     F: std::future::Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
 {
+    let started = std::time::Instant::now();
     let result = match options.timeout() {
         Some(t) => match tokio::time::timeout(t, call).await {
-            Ok(r) => r,
-            Err(_) => {
-                return Err(Error::timeout(format!(
-                    "{} got no answer within {t:?}",
-                    method.name()
-                )));
-            }
+            Ok(r) => r.map_err(|s| grpc_error(method, s)),
+            Err(_) => Err(Error::timeout(format!(
+                "{} got no answer within {t:?}",
+                method.name()
+            ))),
         },
-        None => call.await,
+        None => call.await.map_err(|s| grpc_error(method, s)),
     };
-    result
-        .map(tonic::Response::into_inner)
-        .map_err(|s| grpc_error(method, s))
+    let latency = started.elapsed();
+    let log = |status: &dyn std::fmt::Display, error: Option<&Error>| {
+        tracing::debug!(
+            target: CALL_TARGET,
+            transport = %"grpc",
+            rpc = %method.name(),
+            path = %method.grpc_path(),
+            status = %status,
+            error = error.map(tracing::field::display),
+            ?latency,
+            attempt = options.attempt(),
+        );
+    };
+    match result {
+        Ok(response) => {
+            log(&"OK", None);
+            if headers_logged() {
+                tracing::trace!(
+                    target: CALL_TARGET,
+                    transport = %"grpc",
+                    rpc = %method.name(),
+                    "response metadata: {}",
+                    redacted_headers(&response.metadata().clone().into_headers())
+                );
+            }
+            let eeops_server = response.metadata().contains_key(EEOPS_SERVER_HEADER);
+            let mut message = response.into_inner();
+            if !eeops_server {
+                message.mark_unverified();
+            }
+            Ok(message)
+        }
+        Err(e) => {
+            match e.code() {
+                Some(code) => log(&code.as_str_name(), None),
+                None => log(&"no response", Some(&e)),
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A response that may hold Earth Engine metadata, to be marked unverified when it does not
+/// come from eeops' own server.
+trait HasMetadata {
+    fn mark_unverified(&mut self);
+}
+
+impl HasMetadata for Operation {
+    fn mark_unverified(&mut self) {
+        if let Some(any) = &mut self.metadata {
+            mark_unverified(any);
+        }
+    }
+}
+
+impl HasMetadata for ListOperationsResponse {
+    fn mark_unverified(&mut self) {
+        for op in &mut self.operations {
+            op.mark_unverified();
+        }
+    }
+}
+
+impl HasMetadata for () {
+    fn mark_unverified(&mut self) {}
 }
 
 /// A status tonic made up from a local failure carries that failure as its source; one the
@@ -185,7 +267,9 @@ impl Operations for GrpcTransport {
         request: ListOperationsRequest,
         options: CallOptions,
     ) -> Result<ListOperationsResponse> {
-        let req = self.request(request, &options).await?;
+        let req = self
+            .request(OperationsMethod::ListOperations, request, &options)
+            .await?;
         run(
             OperationsMethod::ListOperations,
             &options,
@@ -199,7 +283,9 @@ impl Operations for GrpcTransport {
         request: GetOperationRequest,
         options: CallOptions,
     ) -> Result<Operation> {
-        let req = self.request(request, &options).await?;
+        let req = self
+            .request(OperationsMethod::GetOperation, request, &options)
+            .await?;
         run(
             OperationsMethod::GetOperation,
             &options,
@@ -213,7 +299,9 @@ impl Operations for GrpcTransport {
         request: DeleteOperationRequest,
         options: CallOptions,
     ) -> Result<()> {
-        let req = self.request(request, &options).await?;
+        let req = self
+            .request(OperationsMethod::DeleteOperation, request, &options)
+            .await?;
         run(
             OperationsMethod::DeleteOperation,
             &options,
@@ -228,7 +316,9 @@ impl Operations for GrpcTransport {
         request: CancelOperationRequest,
         options: CallOptions,
     ) -> Result<()> {
-        let req = self.request(request, &options).await?;
+        let req = self
+            .request(OperationsMethod::CancelOperation, request, &options)
+            .await?;
         run(
             OperationsMethod::CancelOperation,
             &options,
@@ -243,7 +333,9 @@ impl Operations for GrpcTransport {
         request: WaitOperationRequest,
         options: CallOptions,
     ) -> Result<Operation> {
-        let req = self.request(request, &options).await?;
+        let req = self
+            .request(OperationsMethod::WaitOperation, request, &options)
+            .await?;
         run(
             OperationsMethod::WaitOperation,
             &options,

@@ -8,10 +8,22 @@
 //!   know (say `google.earthengine.v1alpha.OperationMetadata`), or whose JSON does not fit,
 //!   arrives as its raw JSON and is decoded here field by field, skipping fields that do not
 //!   fit;
-//! * over gRPC, the bytes are decoded with eeops' own field numbers (Google publishes no proto
-//!   for this message), so metadata from a real Earth Engine gRPC endpoint may not decode:
-//!   then [`metadata`](OperationExt::metadata) is `None` and
-//!   [`raw_metadata`](OperationExt::raw_metadata) still has the bytes.
+//! * over gRPC, the bytes can only be decoded with eeops' own field numbers (Google publishes
+//!   no proto for this message), which are right only for eeops' own server. So eeops' gRPC
+//!   transport trusts binary metadata only from a server that says it is eeops'
+//!   ([`EEOPS_SERVER_HEADER`](crate::pb::EEOPS_SERVER_HEADER) on the response). From any
+//!   other server (Earth Engine itself, a proxy) the metadata is marked **unverified**:
+//!   [`metadata`](OperationExt::metadata) is then `None` (as are
+//!   [`state`](OperationExt::state) and [`progress`](OperationExt::progress)),
+//!   [`metadata_unverified`](OperationExt::metadata_unverified) is true,
+//!   [`unverified_metadata`](OperationExt::unverified_metadata) is the guess (which may be
+//!   wrong without failing: use REST for facts), and [`raw_metadata`](OperationExt::raw_metadata)
+//!   has the bytes as they came. What the `Operation` itself says (`done`, the error, the
+//!   response, so [`outcome`](OperationExt::outcome)) never depends on the metadata.
+//!
+//! The mark is an unknown field (number 536870911, the largest there is) appended to the
+//! `Any`'s bytes: a protobuf decoder skips it, and it travels with the bytes when the
+//! operation is passed on.
 //!
 //! ```
 //! use eeops::client::{OperationExt, Outcome};
@@ -56,13 +68,13 @@ pub enum RawValue {
 
 impl RawValue {
     /// Reads an `Any`: raw JSON when it carries some (see [`json::raw_any_json`]), bytes
-    /// otherwise.
+    /// otherwise (as the server sent them: without the unverified mark).
     pub fn from_any(any: &prost_types::Any) -> RawValue {
         match json::raw_any_json(any) {
             Some(j) => RawValue::Json(j),
             None => RawValue::Binary {
                 type_url: any.type_url.clone(),
-                value: any.value.clone(),
+                value: unmarked(any).to_vec(),
             },
         }
     }
@@ -99,11 +111,49 @@ pub fn is_earth_engine_metadata(type_url: &str) -> bool {
         .is_some_and(|version| !version.is_empty() && !version.contains('.'))
 }
 
+/// The unverified mark: field 536870911 (the largest field number), wire type 2, holding
+/// `eeops:unverified`.
+const UNVERIFIED_MARK: &[u8] = b"\xfa\xff\xff\xff\x0f\x10eeops:unverified";
+
+/// Whether an `Any` is binary Earth Engine metadata marked unverified (see the [module
+/// documentation](self)).
+pub fn is_unverified(any: &prost_types::Any) -> bool {
+    any.value.ends_with(UNVERIFIED_MARK) && is_earth_engine_metadata(&any.type_url)
+}
+
+/// The bytes of an `Any` without the unverified mark.
+fn unmarked(any: &prost_types::Any) -> &[u8] {
+    if is_unverified(any) {
+        &any.value[..any.value.len() - UNVERIFIED_MARK.len()]
+    } else {
+        &any.value
+    }
+}
+
+/// Marks binary Earth Engine metadata unverified (JSON metadata, other types and metadata
+/// already marked are left alone).
+pub(crate) fn mark_unverified(any: &mut prost_types::Any) {
+    if is_earth_engine_metadata(&any.type_url)
+        && !is_unverified(any)
+        && json::raw_any_json(any).is_none()
+    {
+        any.value.extend_from_slice(UNVERIFIED_MARK);
+    }
+}
+
 /// Conveniences on [`Operation`]. See the [module documentation](self).
 pub trait OperationExt {
     /// Earth Engine's metadata, decoded best effort; `None` when there is none, it is of
-    /// another type, or nothing of it decodes. (The field `metadata` is the raw `Any`.)
+    /// another type, nothing of it decodes, or it is unverified (see
+    /// [`unverified_metadata`](Self::unverified_metadata)). (The field `metadata` is the raw
+    /// `Any`.)
     fn metadata(&self) -> Option<OperationMetadata>;
+    /// Whether the metadata is binary from a server that is not eeops' own, so that its
+    /// decoding with eeops' field numbers is a guess (see the [module documentation](self)).
+    fn metadata_unverified(&self) -> bool;
+    /// For unverified metadata only: what eeops' field numbers make of it. It may be wrong
+    /// without any error; show it as a guess, if at all.
+    fn unverified_metadata(&self) -> Option<OperationMetadata>;
     /// The metadata as it came.
     fn raw_metadata(&self) -> Option<RawValue>;
     /// The response of a successful operation as it came.
@@ -122,6 +172,15 @@ impl OperationExt for Operation {
     fn metadata(&self) -> Option<OperationMetadata> {
         let any = self.metadata.as_ref()?;
         decode_metadata(any)
+    }
+
+    fn metadata_unverified(&self) -> bool {
+        self.metadata.as_ref().is_some_and(is_unverified)
+    }
+
+    fn unverified_metadata(&self) -> Option<OperationMetadata> {
+        let any = self.metadata.as_ref().filter(|a| is_unverified(a))?;
+        OperationMetadata::decode(unmarked(any)).ok()
     }
 
     fn raw_metadata(&self) -> Option<RawValue> {
@@ -165,9 +224,10 @@ impl OperationExt for Operation {
     }
 }
 
-/// Decodes Earth Engine metadata from an `Any`, best effort.
+/// Decodes Earth Engine metadata from an `Any`, best effort; `None` for metadata marked
+/// unverified.
 pub fn decode_metadata(any: &prost_types::Any) -> Option<OperationMetadata> {
-    if !is_earth_engine_metadata(&any.type_url) {
+    if !is_earth_engine_metadata(&any.type_url) || is_unverified(any) {
         return None;
     }
     if let Some(j) = json::raw_any_json(any) {
@@ -263,6 +323,57 @@ mod tests {
             Some(RawValue::Json(j)) => assert_eq!(j["progress"], "lots"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn unverified_metadata_is_not_handed_out() {
+        let md = OperationMetadata {
+            state: State::Running as i32,
+            progress: 0.5,
+            description: "d".into(),
+            ..Default::default()
+        };
+        let bytes = md.encode_to_vec();
+        let mut any = prost_types::Any {
+            type_url: EE_METADATA_TYPE_URL.into(),
+            value: bytes.clone(),
+        };
+        mark_unverified(&mut any);
+        mark_unverified(&mut any); // once only
+        assert_eq!(any.value.len(), bytes.len() + UNVERIFIED_MARK.len());
+        // Still a valid message: a decoder skips the mark.
+        assert_eq!(OperationMetadata::decode(any.value.as_slice()).unwrap(), md);
+        let op = Operation {
+            metadata: Some(any),
+            ..Default::default()
+        };
+        assert!(op.metadata_unverified());
+        assert_eq!(op.metadata(), None);
+        assert_eq!(op.state(), None);
+        assert_eq!(op.progress(), None);
+        assert_eq!(op.unverified_metadata(), Some(md));
+        assert_eq!(
+            op.raw_metadata(),
+            Some(RawValue::Binary {
+                type_url: EE_METADATA_TYPE_URL.into(),
+                value: bytes
+            })
+        );
+        // JSON metadata and other types are never marked.
+        let body = br#"{"name":"n","metadata":{"@type":"type.googleapis.com/google.earthengine.v1alpha.OperationMetadata","state":"RUNNING"}}"#;
+        let mut op: Operation = json::from_json_keep_raw(body).unwrap();
+        let before = op.clone();
+        mark_unverified(op.metadata.as_mut().unwrap());
+        assert_eq!(op, before);
+        let mut other = prost_types::Any {
+            type_url: "type.googleapis.com/x.Y".into(),
+            value: vec![8, 1],
+        };
+        mark_unverified(&mut other);
+        assert_eq!(other.value, vec![8, 1]);
+        // A verified operation says so.
+        assert!(!Operation::default().metadata_unverified());
+        assert_eq!(Operation::default().unverified_metadata(), None);
     }
 
     #[test]

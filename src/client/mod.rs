@@ -63,6 +63,7 @@ pub mod metadata;
 pub mod rest;
 pub mod retry;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -153,6 +154,9 @@ pub struct ClientBuilder {
     max_response_bytes: usize,
     connect_timeout: Duration,
     problem: Option<String>,
+    /// The variables [`from_env_with`](Self::from_env_with) saw that the credential search
+    /// reads (`None`: the process's own, at build time).
+    env: Option<Arc<HashMap<String, String>>>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -187,13 +191,14 @@ impl Default for ClientBuilder {
             max_response_bytes: rest::DEFAULT_MAX_RESPONSE_BYTES,
             connect_timeout: Duration::from_secs(10),
             problem: None,
+            env: None,
         }
     }
 }
 
 impl ClientBuilder {
-    /// A builder with the defaults: Earth Engine's endpoint, REST, API version `v1`,
-    /// application default credentials with the Earth Engine scope.
+    /// A builder with the defaults: Earth Engine's endpoint, REST, API version `v1`, the
+    /// first credentials found (see [`auth`]) with the Earth Engine scope.
     pub fn new() -> Self {
         Self::default()
     }
@@ -210,7 +215,13 @@ impl ClientBuilder {
     ///   not loopback, since you named it as an emulator);
     /// * `EEOPS_TRANSPORT`: `rest` or `grpc`;
     /// * `EARTHENGINE_PROJECT`, else `GOOGLE_CLOUD_PROJECT`: the default project, for bare
-    ///   task ids and for listing.
+    ///   task ids and for listing; without either, the `project` of the Earth Engine
+    ///   credentials file (`$HOME/.config/earthengine/credentials`), else the project of
+    ///   gcloud's active configuration (`CLOUDSDK_CORE_PROJECT`, else the `[core] project` of
+    ///   `$CLOUDSDK_CONFIG` or `$HOME/.config/gcloud`'s `configurations/config_<active>`);
+    /// * `HOME`, `GOOGLE_APPLICATION_CREDENTIALS` and the other variables the credential
+    ///   search reads (see [`auth`]), kept for [`build`](Self::build) (application default
+    ///   credentials themselves are loaded by google-cloud-auth from the process environment).
     ///
     /// ```
     /// use eeops::client::ClientBuilder;
@@ -227,7 +238,15 @@ impl ClientBuilder {
     /// ```
     pub fn from_env_with(var: impl Fn(&str) -> Option<String>) -> Self {
         let non_empty = |k: &str| var(k).filter(|v| !v.trim().is_empty());
-        let mut b = ClientBuilder::default();
+        let mut b = ClientBuilder {
+            env: Some(Arc::new(
+                auth::SEARCH_VARIABLES
+                    .iter()
+                    .filter_map(|&k| Some((k.to_owned(), var(k)?)))
+                    .collect(),
+            )),
+            ..ClientBuilder::default()
+        };
         if let Some(host) = non_empty(EMULATOR_HOST_ENV) {
             let host = host.trim();
             let endpoint = if host.contains("://") {
@@ -243,10 +262,17 @@ impl ClientBuilder {
                 Err(e) => b.problem = Some(format!("EEOPS_TRANSPORT: {}", e.message())),
             }
         }
-        if let Some(p) =
-            non_empty("EARTHENGINE_PROJECT").or_else(|| non_empty("GOOGLE_CLOUD_PROJECT"))
-        {
-            b = b.project(p);
+        let project = non_empty("EARTHENGINE_PROJECT")
+            .or_else(|| non_empty("GOOGLE_CLOUD_PROJECT"))
+            .or_else(|| {
+                auth::Lookup {
+                    var: &var,
+                    read: &|path| std::fs::read_to_string(path),
+                }
+                .file_project()
+            });
+        if let Some(p) = project {
+            b = b.project(p.trim());
         }
         b
     }
@@ -254,6 +280,10 @@ impl ClientBuilder {
     /// The service's base URL: `https://host[:port]`, or `http://host:port` for loopback (and
     /// for other hosts with [`allow_insecure_http`](Self::allow_insecure_http)). REST
     /// endpoints may have a path prefix.
+    ///
+    /// Without a scheme, `host:port` means `http://host:port` for a loopback host
+    /// (`localhost`, 127.0.0.0/8, `::1`, `::ffff:127.x.y.z`: a local emulator) and
+    /// `https://host:port` for any other host.
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into());
         self
@@ -291,9 +321,9 @@ impl ClientBuilder {
         self.credential_source(CredentialSource::Anonymous)
     }
 
-    /// The OAuth scopes for application default credentials (default: [`EARTHENGINE_SCOPE`];
-    /// [`CLOUD_PLATFORM_SCOPE`] is the usual alternative). Implies application default
-    /// credentials unless credentials are set otherwise.
+    /// The OAuth scopes to ask for (default: [`EARTHENGINE_SCOPE`]; [`CLOUD_PLATFORM_SCOPE`]
+    /// is the usual alternative). Implies the credential search (see [`auth`]), even for a
+    /// loopback endpoint, unless credentials are set otherwise.
     pub fn scopes<I, S>(mut self, scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -376,8 +406,9 @@ impl ClientBuilder {
     }
 
     /// Builds the client: parses the endpoint, refuses plain HTTP to a host that is not
-    /// loopback (unless allowed), loads credentials, and sets up the transport. Nothing is
-    /// sent yet (connections are made on the first call).
+    /// loopback (unless allowed), finds and loads credentials (see [`auth`]; a loopback
+    /// endpoint is anonymous unless credentials or scopes are set), and sets up the
+    /// transport. Nothing is sent yet (connections are made on the first call).
     pub async fn build(self) -> Result<Client> {
         if let Some(p) = &self.problem {
             return Err(Error::config(p.clone()));
@@ -390,13 +421,28 @@ impl ClientBuilder {
                 endpoint.host
             )));
         }
+        tracing::debug!("{}", endpoint.explain(endpoint_text));
         let source = match (&self.credentials, &self.scopes) {
             (Some(source), _) => source.clone(),
-            (None, Some(scopes)) => CredentialSource::default_with_scopes(scopes.clone()),
+            (None, Some(scopes)) => CredentialSource::Discover {
+                scopes: scopes.clone(),
+            },
             (None, None) if endpoint.loopback => CredentialSource::Anonymous,
-            (None, None) => CredentialSource::application_default(),
+            (None, None) => CredentialSource::discover(),
         };
-        let auth = auth::Auth::new(source, self.quota_project.as_deref())?;
+        let auth = match &self.env {
+            Some(env) => auth::Auth::with_lookup(
+                source,
+                self.quota_project.as_deref(),
+                &auth::Lookup {
+                    var: &|k| env.get(k).cloned(),
+                    read: &|path| std::fs::read_to_string(path),
+                },
+            ),
+            None => auth::Auth::new(source, self.quota_project.as_deref()),
+        }?;
+        tracing::debug!("credentials: {}", auth.description());
+        let credentials = auth.description().to_owned();
         let headers = RequestHeaders::new(self.user_agent.as_deref())?;
         let stub: Arc<dyn dynamic::Operations> = match self.transport {
             Transport::Rest => Arc::new(rest::RestTransport::new(rest::RestConfig {
@@ -421,7 +467,7 @@ impl ClientBuilder {
             endpoint.base(),
             self.api_version
         );
-        Ok(self.finish(stub, description))
+        Ok(self.finish(stub, description, credentials))
     }
 
     /// Builds a client over your own implementation of [`crate::stub::Operations`], with this
@@ -429,10 +475,15 @@ impl ClientBuilder {
     /// settings do not apply).
     pub fn build_with_stub(self, stub: impl crate::stub::Operations) -> Client {
         let description = format!("custom stub {stub:?}");
-        self.finish(Arc::new(stub), description)
+        self.finish(Arc::new(stub), description, "the stub's own".to_owned())
     }
 
-    fn finish(self, stub: Arc<dyn dynamic::Operations>, description: String) -> Client {
+    fn finish(
+        self,
+        stub: Arc<dyn dynamic::Operations>,
+        description: String,
+        credentials: String,
+    ) -> Client {
         Client {
             inner: Arc::new(Inner {
                 retrier: self.retrier(),
@@ -441,6 +492,7 @@ impl ClientBuilder {
                 project: self.project,
                 wait_support: AtomicU8::new(WAIT_UNKNOWN),
                 description,
+                credentials,
             }),
         }
     }
@@ -639,12 +691,14 @@ struct Inner {
     project: Option<String>,
     wait_support: AtomicU8,
     description: String,
+    credentials: String,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("transport", &self.inner.description)
+            .field("credentials", &self.inner.credentials)
             .field("project", &self.inner.project)
             .field("retry", &self.inner.retrier.policy)
             .field("supports_wait", &self.supports_wait())
@@ -702,6 +756,21 @@ impl Client {
     /// The transport (or stub) under this client, e.g. to wrap it in a stub of your own.
     pub fn stub(&self) -> Arc<dyn dynamic::Operations> {
         Arc::clone(&self.inner.stub)
+    }
+
+    /// Which credentials this client sends, e.g. `anonymous`, `application default
+    /// credentials (...)` or `Earth Engine credentials file /home/me/.config/earthengine/credentials`
+    /// (see [`auth`]). Never a secret.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> eeops::Result<()> {
+    /// let client = eeops::Client::builder().endpoint("127.0.0.1:8080").build().await?;
+    /// assert_eq!(client.credentials_source(), "anonymous");
+    /// # Ok(()) }
+    /// ```
+    pub fn credentials_source(&self) -> &str {
+        &self.inner.credentials
     }
 
     /// The default project, if any.

@@ -31,7 +31,9 @@ use prost_reflect::ReflectMessage;
 use serde_json::Value as Json;
 
 use super::auth::Auth;
-use super::common::{RequestHeaders, call_headers, excerpt};
+use super::common::{
+    CALL_TARGET, RequestHeaders, call_headers, excerpt, headers_logged, redacted_headers,
+};
 use crate::error::code_for_http_status;
 use crate::json;
 use crate::json::typed::TypedJson;
@@ -152,7 +154,8 @@ impl RestTransport {
             }
             None => None,
         };
-        let url = format!("{}{}", inner.base, parts.path_and_query());
+        let path_and_query = parts.path_and_query();
+        let url = format!("{}{path_and_query}", inner.base);
 
         let accept = [(ACCEPT, HeaderValue::from_static("application/json"))];
         let mut headers = call_headers(
@@ -185,20 +188,67 @@ impl RestTransport {
                 builder
             }
         };
-        let response = builder
-            .headers(headers)
-            .send()
-            .await
-            .map_err(|e| reqwest_error(method, e))?;
-
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default();
-        let body = read_limited(method, response, inner.max_response_bytes).await?;
-        Ok((status, content_type, body))
+        let http_method = parts.method.clone();
+        if headers_logged() {
+            tracing::trace!(
+                target: CALL_TARGET,
+                transport = %"rest",
+                rpc = %method.name(),
+                "request headers: {}",
+                redacted_headers(&headers)
+            );
+        }
+        let started = std::time::Instant::now();
+        let result = async {
+            let response = builder
+                .headers(headers)
+                .send()
+                .await
+                .map_err(|e| reqwest_error(method, e))?;
+            if headers_logged() {
+                tracing::trace!(
+                    target: CALL_TARGET,
+                    transport = %"rest",
+                    rpc = %method.name(),
+                    "response headers: {}",
+                    redacted_headers(response.headers())
+                );
+            }
+            let status = response.status();
+            let content_type = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default();
+            let body = read_limited(method, response, inner.max_response_bytes).await?;
+            Ok((status, content_type, body))
+        }
+        .await;
+        let latency = started.elapsed();
+        match &result {
+            Ok((status, _, _)) => tracing::debug!(
+                target: CALL_TARGET,
+                transport = %"rest",
+                rpc = %method.name(),
+                method = %http_method,
+                path = %path_and_query,
+                status = %status,
+                ?latency,
+                attempt = options.attempt(),
+            ),
+            Err(e) => tracing::debug!(
+                target: CALL_TARGET,
+                transport = %"rest",
+                rpc = %method.name(),
+                method = %http_method,
+                path = %path_and_query,
+                status = %"no response",
+                error = %e,
+                ?latency,
+                attempt = options.attempt(),
+            ),
+        }
+        result.map(|(status, content_type, body)| (status.as_u16(), content_type, body))
     }
 
     async fn call_message<Req, Resp>(

@@ -260,7 +260,7 @@ impl Retrier {
                 (Some(a), Some(r)) => Some(a.min(r)),
                 (a, r) => a.or(r),
             };
-            let mut options = CallOptions::default();
+            let mut options = CallOptions::default().with_attempt(attempt);
             if let Some(t) = timeout {
                 options = options.with_timeout(t);
             }

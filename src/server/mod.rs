@@ -5,7 +5,9 @@
 //!
 //! * **gRPC** (HTTP/2, `content-type: application/grpc...`): the tonic service generated from
 //!   the proto, plus gRPC server reflection (`grpc.reflection.v1` and `v1alpha`, so grpcurl
-//!   can list services and print Earth Engine metadata).
+//!   can list services and print Earth Engine metadata). Every gRPC response carries
+//!   [`crate::pb::EEOPS_SERVER_HEADER`], by which eeops' client knows that the binary
+//!   metadata uses eeops' field numbers.
 //! * **REST** (HTTP/1.1, or HTTP/2 with prior knowledge): every other request is routed by the
 //!   generated binding table [`crate::pb::HTTP_BINDINGS`] (the Earth Engine bindings for `v1`,
 //!   `v1beta` and `v1alpha`, and the proto's generic `/v1/{name=operations/**}` ones) through
@@ -186,10 +188,17 @@ where
         let rest = rest.clone();
         async move {
             if is_grpc(&req) {
-                match grpc.oneshot(req).await {
+                let mut resp = match grpc.oneshot(req).await {
                     Ok(resp) => resp,
                     Err(never) => match never {},
-                }
+                };
+                // Says the binary metadata is encoded with eeops' own proto (see
+                // `pb::EEOPS_SERVER_HEADER`).
+                resp.headers_mut().insert(
+                    crate::pb::EEOPS_SERVER_HEADER,
+                    http::HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
+                );
+                resp
             } else if batch::is_batch(&req) {
                 batch::handle(&rest, req).await
             } else {

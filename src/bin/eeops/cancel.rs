@@ -259,7 +259,15 @@ async fn cancel_all(
     selection: &Selection,
 ) -> Result<u8, Failure> {
     let collection = project_collection(g, c)?;
-    let ops = list_selected(g, c, &collection, |op| !op.done && selection.matches(op)).await?;
+    // Unverified metadata (gRPC, not eeops' server) proves only "not done": kept, and refused
+    // below when the selection needs more.
+    let ops = list_selected(g, c, &collection, |op| {
+        !op.done && (op.metadata_unverified() || selection.matches(op))
+    })
+    .await?;
+    if selection.needs_metadata() && ops.iter().any(|op| op.metadata_unverified()) {
+        return Err(selection.unverifiable());
+    }
     if ops.is_empty() {
         errln!(
             "nothing to cancel in {collection} ({})",

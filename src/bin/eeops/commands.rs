@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use eeops::client::{Client, ListOptions};
+use eeops::client::{Client, ListOptions, OperationExt as _};
 use eeops::pb::google::earthengine::v1::operation_metadata::State;
 use eeops::pb::google::longrunning::Operation;
 use eeops::server::emulator::{self, EmulatorConfig, RunOptions, parse_duration};
@@ -200,6 +200,7 @@ pub(crate) fn states_for_all(
 ) -> Result<(), Failure> {
     if selection.states.is_empty() {
         selection.states = allowed.to_vec();
+        selection.states_defaulted = true;
         return Ok(());
     }
     if let Some(s) = selection.states.iter().find(|s| !allowed.contains(s)) {
@@ -257,9 +258,14 @@ pub async fn list(g: &Global, a: ListArgs) -> Result<u8, Failure> {
     let limit = a.limit.unwrap_or(usize::MAX);
     let mut stream = c
         .list_with(&collection, options)
-        .try_filter(|op| futures::future::ready(selection.matches(op)))
+        .try_filter(|op| {
+            // Unverified metadata (gRPC, not eeops' server) cannot be filtered on: keep it, and
+            // refuse below.
+            futures::future::ready(op.metadata_unverified() || selection.matches(op))
+        })
         .take(limit);
     let mut ops = Vec::new();
+    let mut note = None;
     while let Some(op) = stream.next().await {
         let op = match op {
             Ok(op) => op,
@@ -270,6 +276,10 @@ pub async fn list(g: &Global, a: ListArgs) -> Result<u8, Failure> {
                 return Err(e.into());
             }
         };
+        if op.metadata_unverified() && selection.needs_metadata() {
+            return Err(selection.unverifiable());
+        }
+        note = note.or(output::unverified_note([&op]));
         if g.output == OutputFormat::Json {
             // Stream JSON lines as pages arrive.
             print_json(&operation_json(&op));
@@ -288,6 +298,9 @@ pub async fn list(g: &Global, a: ListArgs) -> Result<u8, Failure> {
         } else {
             out!("{}", output::table(&ops, a.long));
         }
+    }
+    if let Some(note) = note {
+        errln!("note: {note}");
     }
     Ok(exit::OK)
 }

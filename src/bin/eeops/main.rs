@@ -116,7 +116,9 @@ pub struct Global {
     /// Quota project sent as x-goog-user-project.
     #[arg(long, global = true)]
     pub quota_project: Option<String>,
-    /// More logs on stderr (-v debug, -vv trace).
+    /// More logs on stderr: -v one line per call (transport, RPC, HTTP method and path,
+    /// status, latency, attempt), -vv also the request headers (credentials redacted).
+    /// RUST_LOG, when set, replaces both.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
@@ -350,9 +352,10 @@ pub fn describe(e: &Error, verb: Option<&str>) -> String {
             "check the credentials (gcloud auth application-default login) and --quota-project",
         ),
         Some(Code::Unavailable) => Some("the service is unavailable; try again later"),
-        _ if e.is_auth() => Some(
-            "no usable credentials: run `gcloud auth application-default login`, set \
-             GOOGLE_APPLICATION_CREDENTIALS, or point at an emulator with EEOPS_EMULATOR_HOST",
+        // The library's "nothing found" message already says what to run.
+        _ if e.is_auth() && !e.message().contains("earthengine authenticate") => Some(
+            "check the credentials (`gcloud auth application-default login` or `earthengine \
+             authenticate`), or point at an emulator with EEOPS_EMULATOR_HOST",
         ),
         _ if e.is_transport() => Some(
             "cannot reach the endpoint: check --endpoint (for a local emulator: `eeops emulator`)",
@@ -392,15 +395,41 @@ pub async fn client(global: &Global) -> Result<Client, Failure> {
     Ok(b.build().await?)
 }
 
+/// Logs on stderr: `RUST_LOG` when set; else `-v` shows eeops' DEBUG events (one line per
+/// call, target `eeops::call`) and `-vv` its TRACE events (headers, credentials redacted),
+/// with other crates (h2, hyper, tonic, reqwest...) at WARN either way. No colour unless
+/// stderr is a terminal (and `NO_COLOR` is unset).
 fn init_logging(verbose: u8) {
-    let filter = match verbose {
-        0 => return,
-        1 => "eeops=debug,info",
-        _ => "eeops=trace,debug",
+    use std::io::IsTerminal as _;
+    use tracing_subscriber::EnvFilter;
+
+    let from_verbosity = match verbose {
+        0 => None,
+        1 => Some("warn,eeops=debug"),
+        _ => Some("warn,eeops=trace"),
     };
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => match EnvFilter::try_new(&directives) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!(
+                    "warning: RUST_LOG `{}` ignored: {e}",
+                    directives.escape_debug()
+                );
+                EnvFilter::new(from_verbosity.unwrap_or("warn"))
+            }
+        },
+        _ => match from_verbosity {
+            Some(f) => EnvFilter::new(f),
+            None => return,
+        },
+    };
+    let ansi = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .try_init();
 }
 

@@ -67,8 +67,24 @@ pub fn task_id(name: &str) -> &str {
     name.split_once("/operations/").map_or(name, |(_, id)| id)
 }
 
-/// The state to show: the metadata's, else what `done` and the result say.
+/// What to say when metadata could not be verified (gRPC, a server other than eeops').
+pub const UNVERIFIED_NOTE: &str = "metadata over gRPC from a server other than eeops' cannot be \
+     verified (Google publishes no proto for it): states show only what each operation \
+     proves; details need --transport rest";
+
+/// [`UNVERIFIED_NOTE`] when any of `ops` has unverified metadata.
+pub fn unverified_note<'a>(ops: impl IntoIterator<Item = &'a Operation>) -> Option<&'static str> {
+    ops.into_iter()
+        .any(|op| op.metadata_unverified())
+        .then_some(UNVERIFIED_NOTE)
+}
+
+/// The state to show: the metadata's, else what `done` and the result say (`running` when
+/// the operation is not done and its metadata is missing or unverified: it may be pending).
 pub fn state_label(op: &Operation) -> String {
+    if op.metadata_unverified() && !op.done {
+        return "running".into();
+    }
     if let Some(md) = op.metadata() {
         let s = md.state().as_str_name();
         if s != "STATE_UNSPECIFIED" {
@@ -302,6 +318,13 @@ pub fn details(op: &Operation) -> String {
                 format!("{} {}: {}", n.severity().as_str_name(), n.topic, n.detail),
             );
         }
+    } else if op.metadata_unverified() {
+        kv(
+            "metadata",
+            "unverified (gRPC from a server other than eeops'; Google publishes no proto for \
+             it): details need --transport rest"
+                .into(),
+        );
     } else if let Some(raw) = op.raw_metadata() {
         kv(
             "metadata",
@@ -348,7 +371,10 @@ pub fn outcome_detail(op: &Operation) -> Option<String> {
 
 /// The proto3 JSON of an operation; Anys of unknown types are shown as they came.
 pub fn operation_json(op: &Operation) -> Json {
-    if let Ok(v) = eeops::json::to_json_value(op) {
+    // Unverified metadata would decode into a guess: show it as raw bytes instead.
+    if !op.metadata_unverified()
+        && let Ok(v) = eeops::json::to_json_value(op)
+    {
         return v;
     }
     // Some Any could not be resolved: write the rest, then put the raw values back.
@@ -368,7 +394,13 @@ pub fn operation_json(op: &Operation) -> Json {
     };
     if let Some(obj) = v.as_object_mut() {
         if let Some(raw) = op.raw_metadata() {
-            obj.insert("metadata".into(), raw_json(raw));
+            let mut metadata = raw_json(raw);
+            if op.metadata_unverified()
+                && let Some(m) = metadata.as_object_mut()
+            {
+                m.insert("unverified".into(), Json::Bool(true));
+            }
+            obj.insert("metadata".into(), metadata);
         }
         if let Some(raw) = op.raw_response() {
             obj.insert("response".into(), raw_json(raw));

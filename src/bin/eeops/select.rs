@@ -107,6 +107,9 @@ pub struct Selection {
     pub states: Vec<State>,
     /// The task types to keep.
     pub types: Vec<String>,
+    /// The states were not given but filled in with every unfinished state (`--all`), which
+    /// `done` alone decides.
+    pub states_defaulted: bool,
 }
 
 impl Selection {
@@ -115,6 +118,7 @@ impl Selection {
         Ok(Selection {
             states: parse_states(states)?,
             types: parse_types(types)?,
+            states_defaulted: false,
         })
     }
 
@@ -130,6 +134,20 @@ impl Selection {
                 .metadata()
                 .is_some_and(|m| self.types.iter().any(|t| t.eq_ignore_ascii_case(&m.r#type)));
         state_ok && type_ok
+    }
+
+    /// Whether the selection needs more than `done` to decide: states or types the user gave.
+    pub fn needs_metadata(&self) -> bool {
+        !self.types.is_empty() || (!self.states.is_empty() && !self.states_defaulted)
+    }
+
+    /// The refusal when an operation's metadata cannot be verified (gRPC, not eeops' server),
+    /// so neither its state nor its type can be checked.
+    pub fn unverifiable(&self) -> Failure {
+        Failure::usage(format!(
+            "--state and --type cannot be checked: {}",
+            crate::output::UNVERIFIED_NOTE
+        ))
     }
 
     /// `PENDING or RUNNING, type EXPORT_IMAGE`, for messages.

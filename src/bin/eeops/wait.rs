@@ -100,7 +100,13 @@ pub async fn wait(g: &Global, a: WaitArgs) -> Result<u8, Failure> {
     let c = client(g).await?;
     let names = if all {
         let collection = project_collection(g, &c)?;
-        let ops = list_selected(g, &c, &collection, |op| !op.done && selection.matches(op)).await?;
+        let ops = list_selected(g, &c, &collection, |op| {
+            !op.done && (op.metadata_unverified() || selection.matches(op))
+        })
+        .await?;
+        if selection.needs_metadata() && ops.iter().any(|op| op.metadata_unverified()) {
+            return Err(selection.unverifiable());
+        }
         if ops.is_empty() {
             errln!(
                 "nothing to wait for in {collection} ({})",
@@ -144,9 +150,11 @@ pub async fn wait(g: &Global, a: WaitArgs) -> Result<u8, Failure> {
         })
         .buffered(usize::from(a.concurrency));
     let mut code = exit::OK;
+    let mut unverified = false;
     while let Some((name, result)) = results.next().await {
         match result {
             Ok(op) => {
+                unverified |= op.metadata_unverified();
                 bars.suspend(|| match g.output {
                     OutputFormat::Json => print_json(&operation_json(&op)),
                     OutputFormat::Table => outln!("{}: {}", outcome_label(&op), clean(&name)),
@@ -162,5 +170,8 @@ pub async fn wait(g: &Global, a: WaitArgs) -> Result<u8, Failure> {
         }
     }
     let _ = bars.clear();
+    if unverified {
+        errln!("note: {}", crate::output::UNVERIFIED_NOTE);
+    }
     Ok(code)
 }
