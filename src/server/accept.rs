@@ -1,0 +1,344 @@
+//! The accept loop: a connection cap, accept errors survived, TLS, and one hyper connection
+//! (HTTP/1.1 or HTTP/2, chosen by what the client sends) per socket, with hyper's own timer
+//! for header reads and HTTP/2 pings, tower-http's body timeout, and hyper-util's graceful
+//! shutdown for both server shutdown and idle connections.
+
+use std::future::{Future, pending};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::task::JoinSet;
+use tower::ServiceExt as _;
+use tower_http::timeout::TimeoutBody;
+
+use super::config::{RemoteAddr, ServerConfig, clamp};
+
+/// Everything a connection task needs, shared by all of them.
+struct Shared {
+    app: axum::Router,
+    builder: auto::Builder<TokioExecutor>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    header_timeout: Option<Duration>,
+    body_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
+}
+
+/// The first back-off after an accept error that is not about one connection (such as
+/// running out of file descriptors), and the longest.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
+
+/// Accepts and serves connections until `stop` fires, then drains them for at most
+/// `config.shutdown_grace` and drops what is left.
+pub(crate) async fn run(
+    listener: TcpListener,
+    app: axum::Router,
+    config: ServerConfig,
+    stop: oneshot::Receiver<()>,
+) -> io::Result<()> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_timeout.map(clamp));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(config.http2_keep_alive_interval.map(clamp))
+        .keep_alive_timeout(clamp(config.http2_keep_alive_timeout))
+        .max_concurrent_streams(config.http2_max_concurrent_streams.max(1));
+    let shared = Arc::new(Shared {
+        app,
+        builder,
+        tls: config
+            .tls
+            .as_ref()
+            .map(|t| tokio_rustls::TlsAcceptor::from(Arc::clone(&t.rustls))),
+        header_timeout: config.header_timeout.map(clamp),
+        body_timeout: config.body_timeout.map(clamp),
+        idle_timeout: config.idle_timeout.map(clamp),
+    });
+    let grace = clamp(config.shutdown_grace);
+    let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let (stop_all, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    // Dropping the handle without calling shutdown leaves the server running.
+    let mut stop = pin!(async move {
+        if stop.await.is_err() {
+            pending::<()>().await;
+        }
+    });
+    let mut backoff = ACCEPT_BACKOFF.0;
+
+    loop {
+        while connections.try_join_next().is_some() {}
+        // Over the cap, wait here: new connections queue in the listen backlog.
+        let permit = tokio::select! {
+            biased;
+            () = &mut stop => break,
+            permit = Arc::clone(&slots).acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            biased;
+            () = &mut stop => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(accepted) => {
+                backoff = ACCEPT_BACKOFF.0;
+                accepted
+            }
+            Err(e) if is_connection_error(&e) => continue,
+            Err(e) => {
+                // EMFILE, ENFILE, ENOBUFS...: nothing to accept with until something closes.
+                tracing::warn!("accept failed ({e}); retrying in {backoff:?}");
+                tokio::select! {
+                    biased;
+                    () = &mut stop => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF.1);
+                continue;
+            }
+        };
+        // Small request/response exchanges: do not let Nagle hold them back.
+        let _ = tcp.set_nodelay(true);
+        let shared = Arc::clone(&shared);
+        let stop = stop_rx.clone();
+        connections.spawn(async move {
+            let _slot = permit;
+            serve_socket(&shared, tcp, peer, stop).await;
+        });
+    }
+
+    drop(listener);
+    let _ = stop_all.send(true);
+    let drained = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            "{} connections still busy after {grace:?}; dropping them",
+            connections.len()
+        );
+        connections.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Errors about one incoming connection (the next accept may well succeed).
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    )
+}
+
+/// The first byte of every TLS connection: a handshake record.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+async fn serve_socket(
+    shared: &Shared,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    stop: watch::Receiver<bool>,
+) {
+    let Some(acceptor) = &shared.tls else {
+        serve_http(shared, tcp, peer, stop).await;
+        return;
+    };
+    let handshake = async {
+        let mut first = [0u8; 1];
+        match tcp.peek(&mut first).await {
+            Ok(1) if first[0] == TLS_HANDSHAKE_RECORD => {}
+            Ok(1) => return Err(Some(tcp)),
+            _ => return Err(None),
+        }
+        acceptor.accept(tcp).await.map_err(|e| {
+            tracing::debug!("TLS handshake with {peer} failed: {e}");
+            None
+        })
+    };
+    match within(shared.header_timeout, handshake).await {
+        Some(Ok(tls)) => serve_http(shared, tls, peer, stop).await,
+        Some(Err(Some(plain))) => refuse_plain_text(plain, shared.header_timeout).await,
+        Some(Err(None)) => {}
+        None => tracing::debug!("TLS handshake with {peer} timed out"),
+    }
+}
+
+/// Runs `fut` to completion, or for at most `limit`.
+async fn within<F: Future>(limit: Option<Duration>, fut: F) -> Option<F::Output> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, fut).await.ok(),
+        None => Some(fut.await),
+    }
+}
+
+/// A plain-text client on a TLS port: read its request head (so closing does not reset the
+/// connection under the answer), answer HTTP 400 in plain text, and close.
+async fn refuse_plain_text(mut tcp: TcpStream, limit: Option<Duration>) {
+    const MESSAGE: &str =
+        "This port serves TLS only: use https:// (REST) or a TLS channel (gRPC).\n";
+    let _ = within(limit, async {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while head.len() < 16 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let reply = if head.starts_with(b"PRI * HTTP/2.0") {
+            h2_refusal(MESSAGE.trim_end().as_bytes())
+        } else {
+            format!(
+                "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{MESSAGE}",
+                MESSAGE.len()
+            )
+            .into_bytes()
+        };
+        let _ = tcp.write_all(&reply).await;
+        let _ = tcp.shutdown().await;
+        // Let the client read the answer before the socket goes.
+        while matches!(tcp.read(&mut buf).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
+/// What an HTTP/2 client (gRPC in plain text) gets on a TLS port: the server's SETTINGS, then
+/// a GOAWAY with INADEQUATE_SECURITY (the code HTTP/2 has for "this transport is not secure
+/// enough") and `message` as its debug data.
+fn h2_refusal(message: &[u8]) -> Vec<u8> {
+    const SETTINGS: u8 = 0x4;
+    const GOAWAY: u8 = 0x7;
+    const INADEQUATE_SECURITY: u32 = 0xc;
+    let frame = |kind: u8, payload: &[u8]| {
+        let len = u32::try_from(payload.len()).unwrap_or(0).to_be_bytes();
+        let mut f = vec![len[1], len[2], len[3], kind, 0, 0, 0, 0, 0];
+        f.extend_from_slice(payload);
+        f
+    };
+    let mut goaway = Vec::with_capacity(8 + message.len());
+    goaway.extend_from_slice(&0u32.to_be_bytes()); // last stream id: none processed
+    goaway.extend_from_slice(&INADEQUATE_SECURITY.to_be_bytes());
+    goaway.extend_from_slice(message);
+    let mut out = frame(SETTINGS, &[]);
+    out.extend(frame(GOAWAY, &goaway));
+    out
+}
+
+/// Requests in progress on one connection, and how many ever started (so an idle watcher
+/// that missed a short request still sees that one happened).
+#[derive(Clone, Copy, Default)]
+struct Activity {
+    in_flight: usize,
+    started: u64,
+}
+
+/// Decrements the in-flight count when the request is answered (or dropped).
+struct InFlight(Arc<watch::Sender<Activity>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.send_modify(|a| a.in_flight -= 1);
+    }
+}
+
+async fn serve_http<I>(shared: &Shared, io: I, peer: SocketAddr, mut stop: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (activity, watch_activity) = watch::channel(Activity::default());
+    let activity = Arc::new(activity);
+    let app = shared.app.clone();
+    let body_timeout = shared.body_timeout;
+    let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+        activity.send_modify(|a| {
+            a.in_flight += 1;
+            a.started += 1;
+        });
+        let guard = InFlight(Arc::clone(&activity));
+        let mut req = match body_timeout {
+            Some(t) => req.map(|b| Body::new(TimeoutBody::new(t, b))),
+            None => req.map(Body::new),
+        };
+        req.extensions_mut().insert(RemoteAddr(peer));
+        let app = app.clone();
+        async move {
+            let resp = app.oneshot(req).await;
+            drop(guard);
+            resp
+        }
+    });
+    let graceful = GracefulShutdown::new();
+    let conn = shared.builder.serve_connection(TokioIo::new(io), service);
+    let mut conn = pin!(graceful.watch(conn));
+    tokio::select! {
+        result = &mut conn => {
+            log_end(peer, result);
+            return;
+        }
+        _ = stop.wait_for(|stopping| *stopping) => {}
+        () = idle(watch_activity, shared.idle_timeout) => {
+            tracing::debug!("closing idle connection from {peer}");
+        }
+    }
+    // Signal the connection to finish, and drive it until it has. (The signal's future only
+    // resolves once the connection future is dropped, so the connection's arm wins.)
+    let result = tokio::select! {
+        result = &mut conn => result,
+        () = graceful.shutdown() => Ok(()),
+    };
+    log_end(peer, result);
+}
+
+fn log_end(peer: SocketAddr, result: Result<(), Box<dyn std::error::Error + Send + Sync>>) {
+    if let Err(e) = result {
+        tracing::debug!("connection from {peer} ended: {e}");
+    }
+}
+
+/// Resolves once the connection has had no request in progress for `limit`.
+async fn idle(mut activity: watch::Receiver<Activity>, limit: Option<Duration>) {
+    let Some(limit) = limit else {
+        return pending().await;
+    };
+    loop {
+        let seen = activity
+            .wait_for(|a| a.in_flight == 0)
+            .await
+            .map(|a| a.started);
+        let Ok(seen) = seen else {
+            return pending().await;
+        };
+        let busy = async {
+            activity
+                .wait_for(|a| a.in_flight > 0 || a.started != seen)
+                .await
+                .is_ok()
+        };
+        match tokio::time::timeout(limit, busy).await {
+            Err(_) => return,
+            Ok(true) => continue,
+            Ok(false) => return pending().await,
+        }
+    }
+}
