@@ -121,6 +121,16 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
     format!("{:?}", out.trim())
 }
 
+/// Whether `ip` is a loopback address, IPv4-mapped IPv6 (`::ffff:127.0.0.1`) included.
+pub(crate) fn is_loopback(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+    }
+}
+
 /// A parsed endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Endpoint {
@@ -165,7 +175,7 @@ impl Endpoint {
         let host = host.to_owned();
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let loopback = match bare.parse::<std::net::IpAddr>() {
-            Ok(ip) => ip.is_loopback(),
+            Ok(ip) => is_loopback(ip),
             Err(_) => bare.eq_ignore_ascii_case("localhost"),
         };
         let port = url
@@ -209,6 +219,10 @@ mod tests {
         let e = Endpoint::parse("http://[::1]:9/api/").unwrap();
         assert!(e.loopback);
         assert_eq!(e.base(), "http://[::1]:9/api");
+        let e = Endpoint::parse("http://[::ffff:127.0.0.1]:9").unwrap();
+        assert!(e.loopback, "IPv4-mapped loopback");
+        let e = Endpoint::parse("http://[::ffff:10.0.0.1]:9").unwrap();
+        assert!(!e.loopback);
         assert!(Endpoint::parse("ftp://x").is_err());
         assert!(Endpoint::parse("127.0.0.1:8080").is_err());
         assert!(
