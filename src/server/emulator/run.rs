@@ -27,6 +27,9 @@ pub struct RunOptions {
     pub demo_tasks: usize,
     /// The project of the demo tasks.
     pub project: String,
+    /// How the server treats connections (timeouts, connection cap, TLS); see
+    /// [`ServerConfig`](crate::server::ServerConfig) for the defaults.
+    pub server: crate::server::ServerConfig,
 }
 
 impl Default for RunOptions {
@@ -36,6 +39,7 @@ impl Default for RunOptions {
             seed: None,
             demo_tasks: 0,
             project: "earthengine-legacy".into(),
+            server: crate::server::ServerConfig::default(),
         }
     }
 }
@@ -62,6 +66,12 @@ impl RunOptions {
     /// Sets [`project`](Self::project).
     pub fn with_project(mut self, project: impl Into<String>) -> Self {
         self.project = project.into();
+        self
+    }
+
+    /// Sets [`server`](Self::server).
+    pub fn with_server_config(mut self, server: crate::server::ServerConfig) -> Self {
+        self.server = server;
         self
     }
 }
@@ -97,8 +107,8 @@ pub fn add_demo_tasks(emulator: &Emulator, project: &str, n: usize, seed: u64) -
 }
 
 /// Runs the emulator: seeds it, serves it on `options.addr` over gRPC and REST, prints
-/// `eeops emulator listening on http://ADDR (gRPC and REST)` to stdout, and stops cleanly on
-/// Ctrl-C.
+/// `eeops emulator listening on http://ADDR (gRPC and REST)` to stdout (`https://` with TLS),
+/// and stops cleanly on Ctrl-C.
 pub async fn run(
     config: EmulatorConfig,
     options: RunOptions,
@@ -116,10 +126,10 @@ pub async fn run(
             options.demo_tasks, options.project
         );
     }
-    let handle = crate::server::serve(emulator, options.addr).await?;
+    let handle = crate::server::serve_with(emulator, options.addr, options.server).await?;
     println!(
-        "eeops emulator listening on http://{} (gRPC and REST)",
-        handle.local_addr()
+        "eeops emulator listening on {} (gRPC and REST)",
+        handle.url()
     );
     tokio::signal::ctrl_c().await?;
     eprintln!("shutting down");
