@@ -188,6 +188,8 @@ async fn a_stalled_body_is_cut_off_after_the_body_timeout() {
 struct Child {
     child: tokio::process::Child,
     addr: SocketAddr,
+    /// Its log (`-v`), collected as it comes so the pipe never fills.
+    log: tokio::task::JoinHandle<String>,
 }
 
 impl Child {
@@ -205,17 +207,24 @@ impl Child {
                 "--nofile=64:64",
                 "--",
                 BIN,
+                "-v",
                 "emulator",
                 "--addr",
                 "127.0.0.1:0",
             ])
             .args(extra)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .expect("spawn eeops emulator");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let log = tokio::spawn(async move {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text).await;
+            text
+        });
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
         let banner = tokio::time::timeout(HANG, lines.next_line())
@@ -229,7 +238,7 @@ impl Child {
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("no address in the banner `{banner}`"));
-        Some(Child { child, addr })
+        Some(Child { child, addr, log })
     }
 }
 
@@ -270,7 +279,47 @@ async fn more_stalled_connections_than_the_cap_and_the_file_limit() {
             "the emulator exited (cap {cap})"
         );
         child.child.kill().await.unwrap();
+        let log = child.log.await.unwrap();
+        // Over the file limit, accept failed and the loop carried on; under it, never.
+        let emfile = log.contains("accept failed");
+        assert_eq!(emfile, cap == "1000", "cap {cap}: {log}");
     }
+}
+
+#[tokio::test]
+async fn huge_and_zero_limits_neither_panic_nor_stop_the_server() {
+    for (d, n) in [(Duration::MAX, 0), (Duration::ZERO, usize::MAX)] {
+        let config = ServerConfig::default()
+            .with_header_timeout(d)
+            .with_body_timeout(d)
+            .with_idle_timeout(d)
+            .with_http2_keep_alive_interval(d)
+            .with_http2_keep_alive_timeout(d)
+            .with_http2_max_concurrent_streams(u32::try_from(n).unwrap_or(u32::MAX))
+            .with_max_connections(n)
+            .with_shutdown_grace(d);
+        let (emu, h) = start(config).await;
+        let name = emu.start_task("p", TaskSpec::default());
+        for transport in [Transport::Rest, Transport::Grpc] {
+            let c = client(&h.url(), transport, None).await.unwrap();
+            assert_eq!(
+                c.get(&name).await.unwrap().name,
+                name,
+                "{d:?} {transport:?}"
+            );
+        }
+        tokio::time::timeout(HANG, h.shutdown())
+            .await
+            .expect("shutdown hung");
+    }
+    // The same through the command line.
+    let out = tokio::process::Command::new(BIN)
+        .args(["emulator", "--addr", "127.0.0.1:0", "--idle-timeout", "-1s"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[tokio::test]

@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 use tower_http::timeout::TimeoutBody;
 
-use super::config::{RemoteAddr, ServerConfig, clamp};
+use super::config::{RemoteAddr, ServerConfig, clamp, limit};
 
 /// Everything a connection task needs, shared by all of them.
 struct Shared {
@@ -50,11 +50,11 @@ pub(crate) async fn run(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(config.header_timeout.map(clamp));
+        .header_read_timeout(limit(config.header_timeout));
     builder
         .http2()
         .timer(TokioTimer::new())
-        .keep_alive_interval(config.http2_keep_alive_interval.map(clamp))
+        .keep_alive_interval(limit(config.http2_keep_alive_interval))
         .keep_alive_timeout(clamp(config.http2_keep_alive_timeout))
         .max_concurrent_streams(config.http2_max_concurrent_streams.max(1));
     let shared = Arc::new(Shared {
@@ -64,12 +64,14 @@ pub(crate) async fn run(
             .tls
             .as_ref()
             .map(|t| tokio_rustls::TlsAcceptor::from(Arc::clone(&t.rustls))),
-        header_timeout: config.header_timeout.map(clamp),
-        body_timeout: config.body_timeout.map(clamp),
-        idle_timeout: config.idle_timeout.map(clamp),
+        header_timeout: limit(config.header_timeout),
+        body_timeout: limit(config.body_timeout),
+        idle_timeout: limit(config.idle_timeout),
     });
     let grace = clamp(config.shutdown_grace);
-    let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let slots = Arc::new(Semaphore::new(
+        config.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+    ));
     let (stop_all, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     // Dropping the handle without calling shutdown leaves the server running.

@@ -40,8 +40,9 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// descriptors (`EMFILE`/`ENFILE`), the accept loop backs off (up to one second) and carries
 /// on.
 ///
-/// Timeouts of `None` are off. Durations over [`MAX_TIMEOUT`] are clamped to it, and a
-/// `max_connections` of 0 counts as 1.
+/// Timeouts and the ping interval are off when `None` or zero. Durations over
+/// [`MAX_TIMEOUT`] are clamped to it; a `max_connections` or `http2_max_concurrent_streams`
+/// of 0 counts as 1.
 ///
 /// On HTTP/1, hyper's header timer also runs while a kept-alive connection waits for its next
 /// request, so such a connection closes after the shorter of `header_timeout` and
@@ -200,6 +201,11 @@ impl ServerConfig {
 /// Clamps a configured duration to [`MAX_TIMEOUT`].
 pub(crate) fn clamp(d: Duration) -> Duration {
     d.min(MAX_TIMEOUT)
+}
+
+/// An optional limit as used: zero means off, and long ones are clamped.
+pub(crate) fn limit(d: Option<Duration>) -> Option<Duration> {
+    d.filter(|d| !d.is_zero()).map(clamp)
 }
 
 /// A certificate chain and private key to serve TLS with (rustls, with the aws-lc-rs
