@@ -184,6 +184,41 @@ async fn a_stalled_body_is_cut_off_after_the_body_timeout() {
     h.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_stalled_grpc_request_stream_is_cut_off_after_the_body_timeout() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    let config = ServerConfig::default()
+        .with_header_timeout(LONG)
+        .with_idle_timeout(LONG)
+        .with_body_timeout(SHORT);
+    let (_emu, h) = start(config).await;
+    let channel = tonic::transport::Channel::from_shared(h.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut reflection = ServerReflectionClient::new(channel);
+    let started = Instant::now();
+    // A request stream that never sends anything, nor ends.
+    let ended = tokio::time::timeout(HANG, async {
+        let mut answers = reflection
+            .server_reflection_info(futures::stream::pending::<ServerReflectionRequest>())
+            .await?
+            .into_inner();
+        while answers.message().await?.is_some() {}
+        Ok::<_, tonic::Status>(())
+    })
+    .await
+    .expect("the stalled stream was never cut off");
+    assert!(
+        started.elapsed() >= SHORT,
+        "cut before the timeout: {ended:?}"
+    );
+    assert_eq!(still_serves(h.local_addr()).await, 404);
+    h.shutdown().await;
+}
+
 /// The real `eeops emulator` in a child process limited to 64 open files.
 struct Child {
     child: tokio::process::Child,
