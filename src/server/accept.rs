@@ -29,7 +29,8 @@ struct Shared {
     app: axum::Router,
     builder: auto::Builder<TokioExecutor>,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    header_timeout: Option<Duration>,
+    /// The bound on a TLS handshake (and on a plain-text client's head on a TLS port).
+    handshake_timeout: Option<Duration>,
     body_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
 }
@@ -54,7 +55,11 @@ pub(crate) async fn run(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .keep_alive_interval(limit(config.http2_keep_alive_interval))
+        // A zero ack timeout would close every connection at its first ping: no pings then.
+        .keep_alive_interval(
+            limit(config.http2_keep_alive_interval)
+                .filter(|_| !config.http2_keep_alive_timeout.is_zero()),
+        )
         .keep_alive_timeout(clamp(config.http2_keep_alive_timeout))
         .max_concurrent_streams(config.http2_max_concurrent_streams.max(1));
     let shared = Arc::new(Shared {
@@ -64,7 +69,7 @@ pub(crate) async fn run(
             .tls
             .as_ref()
             .map(|t| tokio_rustls::TlsAcceptor::from(Arc::clone(&t.rustls))),
-        header_timeout: limit(config.header_timeout),
+        handshake_timeout: limit(config.header_timeout).or(limit(config.idle_timeout)),
         body_timeout: limit(config.body_timeout),
         idle_timeout: limit(config.idle_timeout),
     });
@@ -178,9 +183,9 @@ async fn serve_socket(
             None
         })
     };
-    match within(shared.header_timeout, handshake).await {
+    match within(shared.handshake_timeout, handshake).await {
         Some(Ok(tls)) => serve_http(shared, tls, peer, stop).await,
-        Some(Err(Some(plain))) => refuse_plain_text(plain, shared.header_timeout).await,
+        Some(Err(Some(plain))) => refuse_plain_text(plain, shared.handshake_timeout).await,
         Some(Err(None)) => {}
         None => tracing::debug!("TLS handshake with {peer} timed out"),
     }

@@ -40,7 +40,9 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// descriptors (`EMFILE`/`ENFILE`), the accept loop backs off (up to one second) and carries
 /// on.
 ///
-/// Timeouts and the ping interval are off when `None` or zero. Durations over
+/// Timeouts and the ping interval are off when `None` or zero (a zero ping timeout turns the
+/// pings off; with no header timeout, a TLS handshake is bounded by the idle timeout).
+/// Durations over
 /// [`MAX_TIMEOUT`] are clamped to it; a `max_connections` or `http2_max_concurrent_streams`
 /// of 0 counts as 1.
 ///

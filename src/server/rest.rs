@@ -313,15 +313,18 @@ async fn read_body(body: Body) -> Result<Vec<u8>, RestError> {
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
-            let timed_out = e.into_inner().is::<tower_http::timeout::TimeoutError>();
-            if timed_out {
+            let e = e.into_inner();
+            if e.is::<tower_http::timeout::TimeoutError>() {
                 RestError::new(
                     Code::DeadlineExceeded,
                     "the request body stopped arriving: gave up waiting for the rest of it",
                 )
                 .with_http(StatusCode::REQUEST_TIMEOUT)
             } else {
-                RestError::new(Code::InvalidArgument, "cannot read the request body")
+                RestError::new(
+                    Code::InvalidArgument,
+                    format!("cannot read the request body: {e}"),
+                )
             }
         })?;
         if out.len() + chunk.len() > MAX_BODY_BYTES {
@@ -346,7 +349,8 @@ impl<S: Operations> RestService<S> {
         self
     }
 
-    /// Runs the request hook, if any; its error becomes the answer.
+    /// Runs the request hook, if any; its error becomes the answer. `method` is the full
+    /// proto name of the routed RPC.
     fn check_hook(
         &self,
         parts: &http::request::Parts,
@@ -355,9 +359,10 @@ impl<S: Operations> RestService<S> {
         let Some(hook) = &self.hook else {
             return Ok(());
         };
+        let method = method.map(grpc_method_name);
         let info = CallInfo {
             transport: CallTransport::Rest,
-            method,
+            method: method.as_deref(),
             path: parts.uri.path(),
             headers: &parts.headers,
             remote_addr: parts.extensions.get::<RemoteAddr>().map(|a| a.0),
@@ -411,11 +416,7 @@ impl<S: Operations> RestService<S> {
         let router = crate::transcode::generated_router()
             .map_err(|e| RestError::new(Code::Internal, format!("REST bindings invalid: {e}")))?;
         let routed = router.route(parts.method.as_str(), path);
-        let grpc_method = routed
-            .as_ref()
-            .ok()
-            .map(|r| grpc_method_name(r.binding.method));
-        self.check_hook(&parts, grpc_method.as_deref())?;
+        self.check_hook(&parts, routed.as_ref().ok().map(|r| r.binding.method))?;
         let route = routed.map_err(|e| {
             let (code, http) = match &e {
                 RouteError::NotFound { .. } => (Code::NotFound, StatusCode::NOT_FOUND),
