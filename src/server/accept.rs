@@ -8,9 +8,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody as _};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -33,6 +34,8 @@ struct Shared {
     handshake_timeout: Option<Duration>,
     body_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
+    /// Whether requests carry the peer's address (only the request hook reads it).
+    tell_peer: bool,
 }
 
 /// The first back-off after an accept error that is not about one connection (such as
@@ -72,6 +75,7 @@ pub(crate) async fn run(
         handshake_timeout: limit(config.header_timeout).or(limit(config.idle_timeout)),
         body_timeout: limit(config.body_timeout),
         idle_timeout: limit(config.idle_timeout),
+        tell_peer: config.request_hook.is_some(),
     });
     let grace = clamp(config.shutdown_grace);
     let slots = Arc::new(Semaphore::new(
@@ -252,20 +256,48 @@ fn h2_refusal(message: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Requests in progress on one connection, and how many ever started (so an idle watcher
-/// that missed a short request still sees that one happened).
-#[derive(Clone, Copy, Default)]
+/// What the idle timer needs to know of one connection: requests in progress, and when the
+/// last one ended. Updated with two atomic operations per request, so that a busy connection
+/// costs no timer and no wake-up per request; the idle timer looks at it when it fires.
 struct Activity {
-    in_flight: usize,
-    started: u64,
+    opened: Instant,
+    in_flight: AtomicUsize,
+    /// Microseconds from `opened` to the end of the latest request.
+    last_end_us: AtomicU64,
 }
 
-/// Decrements the in-flight count when the request is answered (or dropped).
-struct InFlight(Arc<watch::Sender<Activity>>);
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            opened: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_end_us: AtomicU64::new(0),
+        }
+    }
+
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(Arc::clone(self))
+    }
+
+    /// When the connection became idle, or `None` while a request is in progress.
+    fn idle_since(&self) -> Option<Instant> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let us = self.last_end_us.load(Ordering::Acquire);
+        Some(self.opened + Duration::from_micros(us))
+    }
+}
+
+/// One request in progress; its end is recorded when it is answered (or dropped).
+struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.send_modify(|a| a.in_flight -= 1);
+        let us = u64::try_from(self.0.opened.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.0.last_end_us.fetch_max(us, Ordering::AcqRel);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -273,21 +305,23 @@ async fn serve_http<I>(shared: &Shared, io: I, peer: SocketAddr, mut stop: watch
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (activity, watch_activity) = watch::channel(Activity::default());
-    let activity = Arc::new(activity);
+    let activity = Arc::new(Activity::new());
     let app = shared.app.clone();
     let body_timeout = shared.body_timeout;
+    let tell_peer = shared.tell_peer;
+    let requests = Arc::clone(&activity);
     let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
-        activity.send_modify(|a| {
-            a.in_flight += 1;
-            a.started += 1;
-        });
-        let guard = InFlight(Arc::clone(&activity));
+        let guard = requests.begin();
         let mut req = match body_timeout {
-            Some(t) => req.map(|b| Body::new(TimeoutBody::new(t, b))),
-            None => req.map(Body::new),
+            // An empty body (a GET) needs no timer.
+            Some(t) if !req.body().is_end_stream() => {
+                req.map(|b| Body::new(TimeoutBody::new(t, b)))
+            }
+            _ => req.map(Body::new),
         };
-        req.extensions_mut().insert(RemoteAddr(peer));
+        if tell_peer {
+            req.extensions_mut().insert(RemoteAddr(peer));
+        }
         let app = app.clone();
         async move {
             let resp = app.oneshot(req).await;
@@ -304,7 +338,7 @@ where
             return;
         }
         _ = stop.wait_for(|stopping| *stopping) => {}
-        () = idle(watch_activity, shared.idle_timeout) => {
+        () = idle(&activity, shared.idle_timeout) => {
             tracing::debug!("closing idle connection from {peer}");
         }
     }
@@ -324,28 +358,17 @@ fn log_end(peer: SocketAddr, result: Result<(), Box<dyn std::error::Error + Send
 }
 
 /// Resolves once the connection has had no request in progress for `limit`.
-async fn idle(mut activity: watch::Receiver<Activity>, limit: Option<Duration>) {
+async fn idle(activity: &Activity, limit: Option<Duration>) {
     let Some(limit) = limit else {
         return pending().await;
     };
+    let mut due = activity.opened + limit;
     loop {
-        let seen = activity
-            .wait_for(|a| a.in_flight == 0)
-            .await
-            .map(|a| a.started);
-        let Ok(seen) = seen else {
-            return pending().await;
-        };
-        let busy = async {
-            activity
-                .wait_for(|a| a.in_flight > 0 || a.started != seen)
-                .await
-                .is_ok()
-        };
-        match tokio::time::timeout(limit, busy).await {
-            Err(_) => return,
-            Ok(true) => continue,
-            Ok(false) => return pending().await,
+        tokio::time::sleep_until(due.into()).await;
+        match activity.idle_since() {
+            Some(since) if since + limit <= Instant::now() => return,
+            Some(since) => due = since + limit,
+            None => due = Instant::now() + limit,
         }
     }
 }
