@@ -523,6 +523,49 @@ async fn tls_serves_rest_and_grpc_on_one_port() {
     h.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eeops_emulator_serves_tls_from_pem_files() {
+    let pki = pki();
+    let dir = std::env::temp_dir().join(format!("eeops-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, &pki.cert_pem).unwrap();
+    std::fs::write(&key, &pki.key_pem).unwrap();
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["emulator", "--addr", "127.0.0.1:0", "--demo-tasks", "1"])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let banner = tokio::time::timeout(HANG, lines.next_line())
+        .await
+        .expect("no banner")
+        .unwrap()
+        .unwrap();
+    let url = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("https://"))
+        .unwrap_or_else(|| panic!("no https:// URL in `{banner}`"))
+        .to_owned();
+    for transport in [Transport::Rest, Transport::Grpc] {
+        let c = client(&url, transport, Some(&pki.ca_pem)).await.unwrap();
+        let ops: Vec<_> = futures::TryStreamExt::try_collect(c.list("projects/eeops-demo"))
+            .await
+            .unwrap_or_else(|e| panic!("{transport:?}: {e}"));
+        assert_eq!(ops.len(), 1, "{transport:?}");
+    }
+    child.kill().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn tls_and_plain_text_mismatches_give_clear_errors() {
     let pki = pki();
