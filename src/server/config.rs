@@ -34,21 +34,25 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// generous while a client that trickles its headers (slowloris) is cut off quickly; bodies
 /// here are small JSON or protobuf messages, so 30 s between pieces only ever stops a stalled
 /// sender; 60 s of idleness outlasts the pauses of a polling client (which keeps its
-/// connection) but frees sockets nobody uses; 512 connections stays below the usual soft limit
-/// of 1,024 open files, leaving room for the rest of the process. Connections over the cap
+/// connection) but frees sockets nobody uses; 200 streams per HTTP/2 connection is hyper's
+/// own default, kept; pings every 30 s find dead peers behind quiet connections at a cost not
+/// worth counting; 512 connections stays below the usual soft limit of 1,024 open files,
+/// leaving room for the rest of the process. Connections over the cap
 /// wait in the listen backlog until one closes; if the process still runs out of file
 /// descriptors (`EMFILE`/`ENFILE`), the accept loop backs off (up to one second) and carries
 /// on.
 ///
 /// Timeouts and the ping interval are off when `None` or zero (a zero ping timeout turns the
 /// pings off; with no header timeout, a TLS handshake is bounded by the idle timeout).
-/// Durations over
-/// [`MAX_TIMEOUT`] are clamped to it; a `max_connections` or `http2_max_concurrent_streams`
-/// of 0 counts as 1.
+/// Durations over [`MAX_TIMEOUT`] are clamped to it; a `max_connections` or
+/// `http2_max_concurrent_streams` of 0 counts as 1.
 ///
 /// On HTTP/1, hyper's header timer also runs while a kept-alive connection waits for its next
 /// request, so such a connection closes after the shorter of `header_timeout` and
-/// `idle_timeout`. A connection that never sends a byte is closed after `idle_timeout`.
+/// `idle_timeout`; and each HTTP/1 request pays for that timer (in a debug-build comparison,
+/// REST calls at concurrency 1 ran about a tenth slower with the header timeout than without;
+/// gRPC was unaffected). A connection that never sends a byte is closed after
+/// `idle_timeout`.
 ///
 /// ```
 /// use std::time::Duration;
