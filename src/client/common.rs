@@ -320,6 +320,10 @@ mod tests {
         let e = Endpoint::parse("http://[::1]:9/api/").unwrap();
         assert!(e.loopback);
         assert_eq!(e.base(), "http://[::1]:9/api");
+        let e = Endpoint::parse("http://[::ffff:127.0.0.1]:9").unwrap();
+        assert!(e.loopback, "IPv4-mapped loopback");
+        let e = Endpoint::parse("http://[::ffff:10.0.0.1]:9").unwrap();
+        assert!(!e.loopback);
         assert!(Endpoint::parse("ftp://x").is_err());
         assert!(Endpoint::parse("ftp://x").is_err());
         assert!(

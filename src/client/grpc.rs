@@ -52,6 +52,8 @@ pub(crate) struct GrpcConfig {
     pub(crate) headers: RequestHeaders,
     pub(crate) max_response_bytes: usize,
     pub(crate) connect_timeout: Duration,
+    /// Extra trusted roots, PEM (checked by the builder).
+    pub(crate) root_certificates: Vec<Vec<u8>>,
 }
 
 impl GrpcTransport {
@@ -74,13 +76,13 @@ impl GrpcTransport {
             .tcp_nodelay(true);
         if ep.https {
             let domain = ep.host.trim_start_matches('[').trim_end_matches(']');
-            endpoint = endpoint
-                .tls_config(
-                    ClientTlsConfig::new()
-                        .with_webpki_roots()
-                        .domain_name(domain),
-                )
-                .map_err(bad)?;
+            let mut tls = ClientTlsConfig::new()
+                .with_webpki_roots()
+                .domain_name(domain);
+            for pem in &config.root_certificates {
+                tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+            }
+            endpoint = endpoint.tls_config(tls).map_err(bad)?;
         }
         let client = OperationsClient::new(endpoint.connect_lazy())
             .max_decoding_message_size(config.max_response_bytes);

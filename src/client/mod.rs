@@ -153,6 +153,7 @@ pub struct ClientBuilder {
     allow_insecure_http: bool,
     max_response_bytes: usize,
     connect_timeout: Duration,
+    root_certificates: Vec<Vec<u8>>,
     problem: Option<String>,
     /// The variables [`from_env_with`](Self::from_env_with) saw that the credential search
     /// reads (`None`: the process's own, at build time).
@@ -190,6 +191,7 @@ impl Default for ClientBuilder {
             allow_insecure_http: false,
             max_response_bytes: rest::DEFAULT_MAX_RESPONSE_BYTES,
             connect_timeout: Duration::from_secs(10),
+            root_certificates: Vec::new(),
             problem: None,
             env: None,
         }
@@ -395,6 +397,16 @@ impl ClientBuilder {
         self
     }
 
+    /// Also trusts the certificate authorities in this PEM text (one or more
+    /// `-----BEGIN CERTIFICATE-----` blocks) for `https://` endpoints, on both transports,
+    /// besides the built-in roots: for a server with a private or self-signed certificate,
+    /// such as `eeops emulator --tls-cert`. May be called more than once; [`build`](Self::build)
+    /// reports PEM text without a certificate.
+    pub fn add_root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates.push(pem.into());
+        self
+    }
+
     fn retrier(&self) -> Retrier {
         Retrier {
             policy: self.retry.clone(),
@@ -430,6 +442,23 @@ impl ClientBuilder {
             (None, None) if endpoint.loopback => CredentialSource::Anonymous,
             (None, None) => CredentialSource::discover(),
         };
+        for (i, pem) in self.root_certificates.iter().enumerate() {
+            match reqwest::Certificate::from_pem_bundle(pem) {
+                Ok(certs) if !certs.is_empty() => {}
+                Ok(_) => {
+                    return Err(Error::config(format!(
+                        "root certificate #{}: no certificate in the PEM text (expected -----BEGIN CERTIFICATE-----)",
+                        i + 1
+                    )));
+                }
+                Err(e) => {
+                    return Err(
+                        Error::config(format!("root certificate #{}: invalid PEM", i + 1))
+                            .caused_by(e),
+                    );
+                }
+            }
+        }
         let auth = match &self.env {
             Some(env) => auth::Auth::with_lookup(
                 source,
@@ -452,6 +481,7 @@ impl ClientBuilder {
                 headers,
                 max_response_bytes: self.max_response_bytes,
                 connect_timeout: self.connect_timeout,
+                root_certificates: self.root_certificates.clone(),
             })?),
             Transport::Grpc => Arc::new(grpc::GrpcTransport::new(grpc::GrpcConfig {
                 endpoint: endpoint.clone(),
@@ -459,6 +489,7 @@ impl ClientBuilder {
                 headers,
                 max_response_bytes: self.max_response_bytes,
                 connect_timeout: self.connect_timeout,
+                root_certificates: self.root_certificates.clone(),
             })?),
         };
         let description = format!(

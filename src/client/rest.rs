@@ -81,6 +81,8 @@ pub(crate) struct RestConfig {
     pub(crate) headers: RequestHeaders,
     pub(crate) max_response_bytes: usize,
     pub(crate) connect_timeout: Duration,
+    /// Extra trusted roots, PEM (checked by the builder).
+    pub(crate) root_certificates: Vec<Vec<u8>>,
 }
 
 impl RestTransport {
@@ -96,7 +98,15 @@ impl RestTransport {
                 config.api_version
             )));
         }
+        let mut roots = Vec::new();
+        for pem in &config.root_certificates {
+            roots.extend(
+                reqwest::Certificate::from_pem_bundle(pem)
+                    .map_err(|e| Error::config("invalid root certificate PEM").caused_by(e))?,
+            );
+        }
         let http = reqwest::Client::builder()
+            .tls_certs_merge(roots)
             .user_agent(config.headers.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)

@@ -27,6 +27,11 @@
 //!   [`MAX_BATCH_PARTS`] parts, [`MAX_BATCH_PART_BYTES`] per part and [`MAX_BATCH_BODY_BYTES`]
 //!   in all; a nested batch is refused. Details in the `batch` module's source.
 //!
+//! How connections are treated (header, body and idle timeouts, HTTP/2 pings and streams, the
+//! connection cap, the shutdown drain, TLS, and a [`RequestHook`] that sees every gRPC and
+//! REST call) is set with a [`ServerConfig`] given to [`serve_with`]; its documentation lists
+//! the defaults that [`serve`] uses.
+//!
 //! ```
 //! use eeops::server::{self, emulator::{Emulator, EmulatorConfig}};
 //!
@@ -45,7 +50,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::Request;
-use axum::serve::ListenerExt as _;
+use axum::response::{IntoResponse as _, Response};
+use http::StatusCode;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -53,16 +59,16 @@ use tower::ServiceExt as _;
 
 use crate::pb::google::longrunning::operations_server::{Operations, OperationsServer};
 
+mod accept;
 mod batch;
+mod config;
 mod discovery;
 pub mod emulator;
 pub(crate) mod rest;
 
 pub use batch::{BATCH_PATH, MAX_BATCH_BODY_BYTES, MAX_BATCH_PART_BYTES, MAX_BATCH_PARTS};
+pub use config::{CallInfo, CallTransport, MAX_TIMEOUT, RequestHook, ServerConfig, TlsConfig};
 pub use rest::{MAX_BODY_BYTES, TOLERATED_PARAMS};
-
-/// How long [`ServerHandle::shutdown`] lets in-flight requests finish before dropping them.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// A running server: its bound address, and the means to stop it.
 ///
@@ -71,6 +77,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct ServerHandle {
     addr: SocketAddr,
+    tls: bool,
+    grace: Duration,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -81,18 +89,27 @@ impl ServerHandle {
         self.addr
     }
 
-    /// Stops accepting connections, lets in-flight requests finish (at most
-    /// [`SHUTDOWN_GRACE`]), then returns.
+    /// The server's base URL: `http://ADDR`, or `https://ADDR` when it serves TLS.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (at most the
+    /// configuration's [`shutdown_grace`](ServerConfig::shutdown_grace)), then returns.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        match tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task).await {
+        // The server task drops what is left after the grace period; this bound only guards
+        // against that task itself hanging.
+        let bound = config::clamp(self.grace) + Duration::from_secs(1);
+        match tokio::time::timeout(bound, &mut self.task).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(e))) => tracing::warn!("server ended with an error: {e}"),
             Ok(Err(e)) => tracing::warn!("server task failed: {e}"),
             Err(_) => {
-                tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; dropping them");
+                tracing::warn!("server still running after {bound:?}; dropping it");
                 self.task.abort();
             }
         }
@@ -108,7 +125,8 @@ impl ServerHandle {
     }
 }
 
-/// Binds `addr` and serves `service` over gRPC and REST on it (see the [module docs](self)).
+/// Binds `addr` and serves `service` over gRPC and REST on it (see the [module docs](self)),
+/// with the default [`ServerConfig`].
 ///
 /// ```
 /// # use eeops::server::emulator::{Emulator, EmulatorConfig};
@@ -124,31 +142,64 @@ pub async fn serve<S>(service: S, addr: SocketAddr) -> std::io::Result<ServerHan
 where
     S: Operations,
 {
-    let listener = TcpListener::bind(addr).await?;
-    serve_listener(service, listener).await
+    serve_with(service, addr, ServerConfig::default()).await
 }
 
-/// Serves `service` over gRPC and REST on an already bound listener.
+/// Serves `service` over gRPC and REST on an already bound listener, with the default
+/// [`ServerConfig`].
 pub async fn serve_listener<S>(service: S, listener: TcpListener) -> std::io::Result<ServerHandle>
 where
     S: Operations,
 {
+    serve_listener_with(service, listener, ServerConfig::default()).await
+}
+
+/// Binds `addr` and serves `service` over gRPC and REST on it, as `config` says (timeouts,
+/// connection cap, TLS, request hook).
+///
+/// ```
+/// use std::time::Duration;
+/// use eeops::server::{ServerConfig, emulator::Emulator};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let config = ServerConfig::default().with_idle_timeout(Duration::from_secs(30));
+/// let handle = eeops::server::serve_with(Emulator::default(), "127.0.0.1:0".parse().unwrap(), config).await?;
+/// assert!(handle.url().starts_with("http://127.0.0.1:"));
+/// handle.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn serve_with<S>(
+    service: S,
+    addr: SocketAddr,
+    config: ServerConfig,
+) -> std::io::Result<ServerHandle>
+where
+    S: Operations,
+{
+    let listener = TcpListener::bind(addr).await?;
+    serve_listener_with(service, listener, config).await
+}
+
+/// Serves `service` over gRPC and REST on an already bound listener, as `config` says.
+pub async fn serve_listener_with<S>(
+    service: S,
+    listener: TcpListener,
+    config: ServerConfig,
+) -> std::io::Result<ServerHandle>
+where
+    S: Operations,
+{
     let addr = listener.local_addr()?;
-    let app = router(service);
+    let app = router_with(service, config.request_hook.clone());
     let (stop, stopped) = oneshot::channel::<()>();
-    let listener = listener.tap_io(|tcp| {
-        // Small request/response exchanges: do not let Nagle hold them back.
-        let _ = tcp.set_nodelay(true);
-    });
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let tls = config.tls.is_some();
+    let grace = config.shutdown_grace;
+    let task = tokio::spawn(accept::run(listener, app, config, stopped));
     Ok(ServerHandle {
         addr,
+        tls,
+        grace,
         stop: Some(stop),
         task,
     })
@@ -157,9 +208,12 @@ where
 /// The whole application (gRPC, reflection, REST, discovery) as an [`axum::Router`], for
 /// `oneshot` tests or for serving with a server of one's own.
 ///
-/// Requests whose `content-type` starts with `application/grpc` go to the gRPC services (an
-/// unknown gRPC method answers `UNIMPLEMENTED`); requests for [`BATCH_PATH`] go to the batch
-/// endpoint, which runs each of its parts through the REST side; all others are REST.
+/// Requests whose `content-type` is `application/grpc` or `application/grpc+proto` (any
+/// case, parameters allowed) go to the gRPC services (an unknown gRPC method answers
+/// `UNIMPLEMENTED`); other `application/grpc...` types (gRPC-Web, `+json`) are not served and
+/// answer HTTP 415; all others are REST.
+/// Requests for [`BATCH_PATH`] go to the batch endpoint, which runs each of its parts through
+/// the REST side.
 ///
 /// ```
 /// use axum::body::Body;
@@ -180,39 +234,107 @@ pub fn router<S>(service: S) -> axum::Router
 where
     S: Operations,
 {
+    router_with(service, None)
+}
+
+/// [`router`], with a [`RequestHook`] called before every gRPC and REST request.
+pub fn router_with<S>(service: S, hook: Option<RequestHook>) -> axum::Router
+where
+    S: Operations,
+{
     let service = Arc::new(service);
     let grpc = grpc_router(Arc::clone(&service));
-    let rest = rest::RestService::new(service);
+    let rest = rest::RestService::new(service).with_hook(hook.clone());
     axum::Router::new().fallback(move |req: Request| {
         let grpc = grpc.clone();
         let rest = rest.clone();
+        let hook = hook.clone();
         async move {
-            if is_grpc(&req) {
-                let mut resp = match grpc.oneshot(req).await {
-                    Ok(resp) => resp,
-                    Err(never) => match never {},
-                };
-                // Says the binary metadata is encoded with eeops' own proto (see
-                // `pb::EEOPS_SERVER_HEADER`).
-                resp.headers_mut().insert(
-                    crate::pb::EEOPS_SERVER_HEADER,
-                    http::HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
-                );
-                resp
-            } else if batch::is_batch(&req) {
-                batch::handle(&rest, req).await
-            } else {
-                rest.handle(req).await
+            match content_kind(&req) {
+                ContentKind::Grpc => {
+                    if let Some(hook) = &hook
+                        && let Err(status) = call_grpc_hook(hook, &req)
+                    {
+                        return status.into_http::<axum::body::Body>();
+                    }
+                    let mut resp = match grpc.oneshot(req).await {
+                        Ok(resp) => resp,
+                        Err(never) => match never {},
+                    };
+                    // Says the binary metadata is encoded with eeops' own proto (see
+                    // `pb::EEOPS_SERVER_HEADER`).
+                    resp.headers_mut().insert(
+                        crate::pb::EEOPS_SERVER_HEADER,
+                        http::HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
+                    );
+                    resp
+                }
+                ContentKind::UnservedGrpc(ct) => unserved_grpc(&ct),
+                ContentKind::Other if batch::is_batch(&req) => batch::handle(&rest, req).await,
+                ContentKind::Other => rest.handle(req).await,
             }
         }
     })
 }
 
-fn is_grpc(req: &Request) -> bool {
-    req.headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/grpc"))
+fn call_grpc_hook(hook: &RequestHook, req: &Request) -> Result<(), tonic::Status> {
+    let path = req.uri().path();
+    let info = CallInfo {
+        transport: CallTransport::Grpc,
+        method: Some(path.strip_prefix('/').unwrap_or(path)),
+        path,
+        headers: req.headers(),
+        remote_addr: req.extensions().get::<config::RemoteAddr>().map(|a| a.0),
+    };
+    hook(&info)
+}
+
+enum ContentKind {
+    Grpc,
+    UnservedGrpc(String),
+    Other,
+}
+
+/// Sorts a request by its media type: native gRPC, another gRPC flavour, or REST.
+fn content_kind(req: &Request) -> ContentKind {
+    let Some(ct) = req.headers().get(http::header::CONTENT_TYPE) else {
+        return ContentKind::Other;
+    };
+    let Ok(ct) = ct.to_str() else {
+        return ContentKind::Other;
+    };
+    let essence = ct.split(';').next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case("application/grpc")
+        || essence.eq_ignore_ascii_case("application/grpc+proto")
+    {
+        ContentKind::Grpc
+    } else if essence.len() >= 16
+        && essence.as_bytes()[..16].eq_ignore_ascii_case(b"application/grpc")
+    {
+        ContentKind::UnservedGrpc(essence.to_owned())
+    } else {
+        ContentKind::Other
+    }
+}
+
+/// HTTP 415 for gRPC-Web and other gRPC flavours, as a plain JSON error both kinds of
+/// client can show.
+fn unserved_grpc(essence: &str) -> Response {
+    let message = format!(
+        "content-type `{essence}` is not served: use native gRPC (application/grpc or application/grpc+proto) over HTTP/2, or REST with JSON"
+    );
+    let body = serde_json::json!({
+        "error": {"code": 415, "message": message, "status": "INVALID_ARGUMENT"}
+    });
+    (
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        [(
+            http::header::CONTENT_TYPE,
+            "application/json; charset=UTF-8",
+        )],
+        format!("{body}\n"),
+    )
+        .into_response()
 }
 
 /// The gRPC side: the Operations service and both reflection services.

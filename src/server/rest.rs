@@ -22,6 +22,8 @@ use crate::pb::google::longrunning::{
 use crate::pb::google::rpc::{Code, Status};
 use crate::transcode::{RouteError, decode_request};
 
+use super::config::{CallInfo, CallTransport, RemoteAddr, RequestHook};
+
 /// The largest request body the REST side reads; a larger one is answered with HTTP 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -50,12 +52,14 @@ pub const TOLERATED_PARAMS: &[&str] = &[
 /// The REST handler over one service implementation.
 pub(crate) struct RestService<S> {
     service: Arc<S>,
+    hook: Option<RequestHook>,
 }
 
 impl<S> Clone for RestService<S> {
     fn clone(&self) -> Self {
         Self {
             service: Arc::clone(&self.service),
+            hook: self.hook.clone(),
         }
     }
 }
@@ -204,6 +208,29 @@ fn message_response<M: ReflectMessage + TypedJson>(
     Ok(json_response(StatusCode::OK, &value, out))
 }
 
+/// A full proto method name (`google.longrunning.Operations.GetOperation`) in the gRPC path
+/// form the request hook sees (`google.longrunning.Operations/GetOperation`).
+fn grpc_method_name(full: &str) -> String {
+    match full.rsplit_once('.') {
+        Some((service, method)) => format!("{service}/{method}"),
+        None => full.to_owned(),
+    }
+}
+
+/// The answer to a HEAD request: the GET answer's status and headers (its length included),
+/// without the body.
+fn without_body(resp: Response) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    if let Some(len) = axum::body::HttpBody::size_hint(&body).exact()
+        && !parts.headers.contains_key(header::CONTENT_LENGTH)
+    {
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    Response::from_parts(parts, Body::empty())
+}
+
 /// The inverse of [`plain_empty_any`](crate::json::plain_empty_any), so that Google's form
 /// parses with prost-reflect.
 pub(crate) fn wrapped_empty_any(value: &mut Json) {
@@ -297,10 +324,19 @@ async fn read_body(body: Body) -> Result<Vec<u8>, RestError> {
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
-            RestError::new(
-                Code::InvalidArgument,
-                format!("cannot read the request body: {e}"),
-            )
+            let e = e.into_inner();
+            if e.is::<tower_http::timeout::TimeoutError>() {
+                RestError::new(
+                    Code::DeadlineExceeded,
+                    "the request body stopped arriving: gave up waiting for the rest of it",
+                )
+                .with_http(StatusCode::REQUEST_TIMEOUT)
+            } else {
+                RestError::new(
+                    Code::InvalidArgument,
+                    format!("cannot read the request body: {e}"),
+                )
+            }
         })?;
         if out.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(too_large());
@@ -312,20 +348,55 @@ async fn read_body(body: Body) -> Result<Vec<u8>, RestError> {
 
 impl<S: Operations> RestService<S> {
     pub(crate) fn new(service: Arc<S>) -> Self {
-        Self { service }
+        Self {
+            service,
+            hook: None,
+        }
     }
 
-    /// Answers one REST request; never fails (errors are JSON responses).
-    pub(crate) async fn handle(&self, req: Request) -> Response {
-        let query = req.uri().query().map(str::to_owned);
-        let out = match output_params(query.as_deref()) {
-            Ok(out) => out,
-            Err(e) => return e.into_response(Output::default()),
+    /// Calls `hook` before every request (see [`RequestHook`]).
+    pub(crate) fn with_hook(mut self, hook: Option<RequestHook>) -> Self {
+        self.hook = hook;
+        self
+    }
+
+    /// Runs the request hook, if any; its error becomes the answer. `method` is the full
+    /// proto name of the routed RPC.
+    fn check_hook(
+        &self,
+        parts: &http::request::Parts,
+        method: Option<&str>,
+    ) -> Result<(), RestError> {
+        let Some(hook) = &self.hook else {
+            return Ok(());
         };
-        match self.dispatch(req, query.as_deref(), out).await {
-            Ok(resp) => resp,
-            Err(e) => e.into_response(out),
+        let method = method.map(grpc_method_name);
+        let info = CallInfo {
+            transport: CallTransport::Rest,
+            method: method.as_deref(),
+            path: parts.uri.path(),
+            headers: &parts.headers,
+            remote_addr: parts.extensions.get::<RemoteAddr>().map(|a| a.0),
+        };
+        hook(&info).map_err(|s| RestError::from_tonic(&s))
+    }
+
+    /// Answers one REST request; never fails (errors are JSON responses). HEAD is answered
+    /// as GET without the body.
+    pub(crate) async fn handle(&self, mut req: Request) -> Response {
+        let head = req.method() == Method::HEAD;
+        if head {
+            *req.method_mut() = Method::GET;
         }
+        let query = req.uri().query().map(str::to_owned);
+        let resp = match output_params(query.as_deref()) {
+            Ok(out) => match self.dispatch(req, query.as_deref(), out).await {
+                Ok(resp) => resp,
+                Err(e) => e.into_response(out),
+            },
+            Err(e) => e.into_response(Output::default()),
+        };
+        if head { without_body(resp) } else { resp }
     }
 
     async fn dispatch(
@@ -338,7 +409,8 @@ impl<S: Operations> RestService<S> {
         let path = parts.uri.path();
 
         if path == "/$discovery/rest" {
-            return if parts.method == Method::GET || parts.method == Method::HEAD {
+            self.check_hook(&parts, None)?;
+            return if parts.method == Method::GET {
                 let doc = super::discovery::document(query, &parts.headers)?;
                 Ok(json_response(StatusCode::OK, &doc, out))
             } else {
@@ -354,7 +426,9 @@ impl<S: Operations> RestService<S> {
 
         let router = crate::transcode::generated_router()
             .map_err(|e| RestError::new(Code::Internal, format!("REST bindings invalid: {e}")))?;
-        let route = router.route(parts.method.as_str(), path).map_err(|e| {
+        let routed = router.route(parts.method.as_str(), path);
+        self.check_hook(&parts, routed.as_ref().ok().map(|r| r.binding.method))?;
+        let route = routed.map_err(|e| {
             let (code, http) = match &e {
                 RouteError::NotFound { .. } => (Code::NotFound, StatusCode::NOT_FOUND),
                 _ => (Code::InvalidArgument, StatusCode::METHOD_NOT_ALLOWED),

@@ -10,6 +10,7 @@ use eeops::client::{Client, ListOptions, OperationExt as _};
 use eeops::pb::google::earthengine::v1::operation_metadata::State;
 use eeops::pb::google::longrunning::Operation;
 use eeops::server::emulator::{self, EmulatorConfig, RunOptions, parse_duration};
+use eeops::server::{ServerConfig, TlsConfig};
 use futures::{StreamExt as _, TryStreamExt as _};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -97,6 +98,24 @@ pub struct EmulatorArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0x00ee_0b5e_ed00)]
     pub rng_seed: u64,
+    /// Longest time to receive a request's headers (and a TLS handshake); 0 turns it off.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub header_timeout: Duration,
+    /// Longest wait for the next piece of a request body; 0 turns it off.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub body_timeout: Duration,
+    /// Close a connection after this long with no request in progress; 0 turns it off.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub idle_timeout: Duration,
+    /// Most connections open at once (more wait in the listen backlog).
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Serve TLS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl EmulatorArgs {
@@ -113,6 +132,22 @@ impl EmulatorArgs {
             .with_max_wait(self.max_wait)
             .with_cancel_delay(self.cancel_delay)
             .with_rng_seed(self.rng_seed)
+    }
+
+    /// The server configuration these flags describe (reads the TLS files, if any).
+    pub fn server_config(&self) -> Result<ServerConfig, Failure> {
+        let off_if_zero = |d: Duration| (!d.is_zero()).then_some(d);
+        let mut config = ServerConfig::default()
+            .with_header_timeout(off_if_zero(self.header_timeout))
+            .with_body_timeout(off_if_zero(self.body_timeout))
+            .with_idle_timeout(off_if_zero(self.idle_timeout))
+            .with_max_connections(usize::try_from(self.max_connections).unwrap_or(usize::MAX));
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            let tls = TlsConfig::from_pem_files(cert, key)
+                .map_err(|e| Failure::usage(format!("emulator: {e}")))?;
+            config = config.with_tls(tls);
+        }
+        Ok(config)
     }
 }
 
@@ -374,6 +409,7 @@ pub(crate) fn bar_style(template: &str) -> ProgressStyle {
 /// `emulator`.
 pub async fn emulator(a: EmulatorArgs) -> Result<u8, Failure> {
     let mut options = RunOptions::default()
+        .with_server_config(a.server_config()?)
         .with_addr(a.addr)
         .with_demo_tasks(a.demo_tasks)
         .with_project(a.demo_project.clone());

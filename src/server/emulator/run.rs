@@ -27,6 +27,9 @@ pub struct RunOptions {
     pub demo_tasks: usize,
     /// The project of the demo tasks.
     pub project: String,
+    /// How the server treats connections (timeouts, connection cap, TLS); see
+    /// [`ServerConfig`](crate::server::ServerConfig) for the defaults.
+    pub server: crate::server::ServerConfig,
 }
 
 impl Default for RunOptions {
@@ -36,6 +39,7 @@ impl Default for RunOptions {
             seed: None,
             demo_tasks: 0,
             project: "earthengine-legacy".into(),
+            server: crate::server::ServerConfig::default(),
         }
     }
 }
@@ -62,6 +66,12 @@ impl RunOptions {
     /// Sets [`project`](Self::project).
     pub fn with_project(mut self, project: impl Into<String>) -> Self {
         self.project = project.into();
+        self
+    }
+
+    /// Sets [`server`](Self::server).
+    pub fn with_server_config(mut self, server: crate::server::ServerConfig) -> Self {
+        self.server = server;
         self
     }
 }
@@ -97,8 +107,8 @@ pub fn add_demo_tasks(emulator: &Emulator, project: &str, n: usize, seed: u64) -
 }
 
 /// Runs the emulator: seeds it, serves it on `options.addr` over gRPC and REST, prints
-/// `eeops emulator listening on http://ADDR (gRPC and REST)` and then
-/// `export EEOPS_EMULATOR_HOST=ADDR` to stdout, and stops cleanly on Ctrl-C.
+/// `eeops emulator listening on http://ADDR (gRPC and REST)` (`https://` with TLS) and then the
+/// `export` line that points a shell's commands at it to stdout, and stops cleanly on Ctrl-C.
 pub async fn run(
     config: EmulatorConfig,
     options: RunOptions,
@@ -116,13 +126,19 @@ pub async fn run(
             options.demo_tasks, options.project
         );
     }
-    let handle = crate::server::serve(emulator, options.addr).await?;
+    let tls = options.server.tls.is_some();
+    let handle = crate::server::serve_with(emulator, options.addr, options.server).await?;
     println!(
-        "eeops emulator listening on http://{} (gRPC and REST)",
-        handle.local_addr()
+        "eeops emulator listening on {} (gRPC and REST)",
+        handle.url()
     );
-    // As gcloud's emulators do: the line that points a shell's commands at this one.
-    println!("export EEOPS_EMULATOR_HOST={}", handle.local_addr());
+    // As gcloud's emulators do: the line that points a shell's commands at this one. With TLS
+    // the endpoint must say https (EEOPS_EMULATOR_HOST means plain text).
+    if tls {
+        println!("export EEOPS_ENDPOINT={}", handle.url());
+    } else {
+        println!("export EEOPS_EMULATOR_HOST={}", handle.local_addr());
+    }
     tokio::signal::ctrl_c().await?;
     eprintln!("shutting down");
     handle.shutdown().await;
