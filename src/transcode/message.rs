@@ -14,7 +14,8 @@
 //!   rule is ignored.
 //! * A query parameter names a field by its JSON name or its proto name; one that names no
 //!   field, and is not in `ignored_params`, is refused. A singular field given twice is
-//!   refused; a repeated field collects every occurrence. `+` in a query means a space.
+//!   refused; a repeated field collects every occurrence. `+` in a query means a space (unless
+//!   [`RouterOptions::query_plus_as_space`](super::RouterOptions::query_plus_as_space) is off).
 //! * Unknown fields in a JSON body are refused.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -569,14 +570,15 @@ pub fn decode_request(
     let mut msg = DynamicMessage::new(desc.clone());
 
     if let Some(query) = query {
+        let plus_as_space = route.options.query_plus_as_space;
         let mut seen: Vec<String> = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
-            let key = form_decode(raw_key)?;
+            let key = form_decode(raw_key, plus_as_space)?;
             if ignored_params.contains(&key.as_str()) {
                 continue;
             }
-            let value = form_decode(raw_value)?;
+            let value = form_decode(raw_value, plus_as_space)?;
             set_query_param(&mut msg, &key, &value, &mut seen)?;
         }
     }
@@ -786,42 +788,40 @@ fn parse_float(text: &str) -> Result<f64, String> {
     }
 }
 
-/// Decodes one key or value of a query string: `+` is a space, `%XX` an escaped byte.
-fn form_decode(raw: &str) -> Result<String, TranscodeError> {
+/// Decodes one key or value of a query string: `%XX` is an escaped byte, and `+` a space
+/// when `plus_as_space` (HTML form encoding; [`RouterOptions::query_plus_as_space`]).
+/// A malformed escape or a result that is not UTF-8 is refused.
+///
+/// [`RouterOptions::query_plus_as_space`]: super::RouterOptions::query_plus_as_space
+fn form_decode(raw: &str, plus_as_space: bool) -> Result<String, TranscodeError> {
     if !raw.contains(['%', '+']) {
         return Ok(raw.to_owned());
     }
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b'%' => {
-                let hi = bytes.get(i + 1).and_then(|b| (*b as char).to_digit(16));
-                let lo = bytes.get(i + 2).and_then(|b| (*b as char).to_digit(16));
-                match (hi, lo) {
-                    (Some(hi), Some(lo)) => out.push((hi * 16 + lo) as u8),
-                    _ => {
-                        return Err(TranscodeError::BadQuery {
-                            reason: format!("bad percent-escape in `{raw}`"),
-                        });
-                    }
-                }
-                i += 3;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
+    let spaced;
+    let text = if plus_as_space && raw.contains('+') {
+        spaced = raw.replace('+', " ");
+        spaced.as_str()
+    } else {
+        raw
+    };
+    // `percent-encoding` lets a malformed escape through as text; a query must not have one.
+    let malformed = text.split('%').skip(1).any(|rest| {
+        !rest
+            .as_bytes()
+            .get(..2)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if malformed {
+        return Err(TranscodeError::BadQuery {
+            reason: format!("bad percent-escape in `{raw}`"),
+        });
     }
-    String::from_utf8(out).map_err(|_| TranscodeError::BadQuery {
-        reason: format!("`{raw}` does not decode to UTF-8"),
-    })
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| TranscodeError::BadQuery {
+            reason: format!("`{raw}` does not decode to UTF-8"),
+        })
 }
 
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

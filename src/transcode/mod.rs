@@ -7,9 +7,12 @@
 //!   binding (client).
 //! * [`encode_request`] and [`decode_request`] map a request message to path, query and body
 //!   and back.
+//! * [`RouterOptions`] choose between `google/api/http.proto`'s text (the default) and the
+//!   behaviour of Envoy's transcoder where the two differ.
 
 mod binding;
 mod message;
+mod options;
 mod router;
 mod template;
 
@@ -18,6 +21,7 @@ pub use message::{
     HttpRequestParts, TranscodeError, decode_request, encode_name_request, encode_query,
     encode_request,
 };
+pub use options::{PathDecoding, RouterOptions, VerbMatching};
 pub use router::{CompiledBinding, RouteError, RouteMatch, Router};
 pub use template::{
     ExpandError, ExpandErrorKind, PathTemplate, Segment, TemplateError, TemplateErrorKind, Variable,
