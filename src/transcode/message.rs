@@ -20,9 +20,11 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use prost_reflect::{
-    DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage, Value,
+    DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage,
+    SerializeOptions, Value,
 };
 
+use super::binding::HttpBinding;
 use super::router::{CompiledBinding, RouteMatch};
 use super::template::ExpandError;
 
@@ -640,6 +642,125 @@ pub fn decode_request(
         target.set_field(&fd, parsed);
     }
     Ok(msg)
+}
+
+/// The field a binding's `response_body` names, or `None` for the whole message.
+fn response_field(
+    binding: &HttpBinding,
+    desc: &MessageDescriptor,
+) -> Result<Option<FieldDescriptor>, TranscodeError> {
+    match binding.response_body {
+        "" => Ok(None),
+        name => desc
+            .get_field_by_name(name)
+            .map(Some)
+            .ok_or_else(|| TranscodeError::Binding {
+                reason: format!(
+                    "response_body `{name}` is not a field of {}",
+                    desc.full_name()
+                ),
+            }),
+    }
+}
+
+/// The JSON body of an HTTP response for a response message (server side), per the binding's
+/// `response_body`: the whole message, or the value of the field it names (an unset field
+/// gives its default: `{}`, `[]`, `0`, `""`, ...).
+///
+/// ```
+/// use eeops::transcode::{HttpBinding, decode_response, encode_response};
+/// use prost_reflect::{DeserializeOptions, DynamicMessage, SerializeOptions};
+/// # use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorProto,
+/// #     field_descriptor_proto::{Label, Type}};
+/// # let file = FileDescriptorProto {
+/// #     name: Some("doc.proto".into()), package: Some("doc".into()), syntax: Some("proto3".into()),
+/// #     message_type: vec![DescriptorProto {
+/// #         name: Some("ListResponse".into()),
+/// #         field: vec![FieldDescriptorProto {
+/// #             name: Some("names".into()), number: Some(1), label: Some(Label::Repeated as i32),
+/// #             r#type: Some(Type::String as i32), ..Default::default() }],
+/// #         ..Default::default() }],
+/// #     ..Default::default() };
+/// # let mut pool = prost_reflect::DescriptorPool::new();
+/// # pool.add_file_descriptor_proto(file)?;
+/// let desc = pool.get_message_by_name("doc.ListResponse").unwrap();
+/// static LIST: HttpBinding = HttpBinding {
+///     method: "doc.Svc.List",
+///     http_method: "GET",
+///     template: "/v1/names",
+///     body: "",
+///     response_body: "names",
+///     api_version: "",
+/// };
+/// let msg = DynamicMessage::deserialize(desc.clone(), serde_json::json!({"names": ["a", "b"]}))?;
+/// let json = encode_response(&LIST, &msg, &SerializeOptions::new())?;
+/// assert_eq!(json, serde_json::json!(["a", "b"]));
+/// let back = decode_response(&LIST, &desc, json, &DeserializeOptions::new())?;
+/// assert_eq!(back, msg);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn encode_response(
+    binding: &HttpBinding,
+    msg: &DynamicMessage,
+    options: &SerializeOptions,
+) -> Result<serde_json::Value, TranscodeError> {
+    let serialize = |m: &DynamicMessage, options: &SerializeOptions| {
+        m.serialize_with_options(serde_json::value::Serializer, options)
+            .map_err(|e| TranscodeError::Unsupported {
+                field: binding.response_body.to_owned(),
+                reason: e.to_string(),
+            })
+    };
+    let desc = msg.descriptor();
+    let Some(fd) = response_field(binding, &desc)? else {
+        return serialize(msg, options);
+    };
+    let value = msg.get_field(&fd);
+    if let (Some(inner), false) = (value.as_message(), fd.is_list() || fd.is_map()) {
+        return serialize(inner, options);
+    }
+    // A scalar, list or map: serialized inside a message holding only it, then taken out.
+    let mut only = DynamicMessage::new(desc);
+    only.set_field(&fd, value.into_owned());
+    let options = if fd.is_list() || fd.is_map() {
+        options.clone()
+    } else {
+        // An unset scalar still has a value to send: its default.
+        options.clone().skip_default_fields(false)
+    };
+    let mut json = serialize(&only, &options)?;
+    // The one field set is the one entry, whichever name the options give it.
+    let taken = json.as_object_mut().and_then(|o| {
+        let key = o.keys().next()?.clone();
+        o.remove(&key)
+    });
+    Ok(match taken {
+        Some(v) => v,
+        None if fd.is_map() => serde_json::Value::Object(Default::default()),
+        None => serde_json::Value::Array(Vec::new()),
+    })
+}
+
+/// The response message from the JSON body of an HTTP response (client side), per the
+/// binding's `response_body`: the whole message, or the value of the field it names. See
+/// [`encode_response`] for an example.
+pub fn decode_response(
+    binding: &HttpBinding,
+    desc: &MessageDescriptor,
+    json: serde_json::Value,
+    options: &DeserializeOptions,
+) -> Result<DynamicMessage, TranscodeError> {
+    let json = match response_field(binding, desc)? {
+        None => json,
+        Some(fd) => {
+            serde_json::Value::Object([(fd.json_name().to_owned(), json)].into_iter().collect())
+        }
+    };
+    DynamicMessage::deserialize_with_options(desc.clone(), json, options).map_err(|e| {
+        TranscodeError::BadBody {
+            reason: e.to_string(),
+        }
+    })
 }
 
 /// Finds the leaf field of a dotted path (JSON or proto names), creating the intermediate

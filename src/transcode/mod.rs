@@ -18,8 +18,8 @@ mod template;
 
 pub use binding::HttpBinding;
 pub use message::{
-    HttpRequestParts, TranscodeError, decode_request, encode_name_request, encode_query,
-    encode_request,
+    HttpRequestParts, TranscodeError, decode_request, decode_response, encode_name_request,
+    encode_query, encode_request, encode_response,
 };
 pub use options::{PathDecoding, RouterOptions, VerbMatching};
 pub use router::{CompiledBinding, RouteError, RouteMatch, Router};
