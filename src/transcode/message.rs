@@ -945,57 +945,31 @@ fn form_decode(raw: &str, plus_as_space: bool) -> Result<String, TranscodeError>
         })
 }
 
-const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// Base64 as proto3 JSON reads bytes: either alphabet, padding optional, loose trailing bits
+/// ignored.
+const BASE64_LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone)
+        .with_decode_allow_trailing_bits(true),
+);
 
 /// Standard base64 with padding, as proto3 JSON writes bytes.
 fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= chunk.len() {
-                let index = ((n >> (18 - 6 * k)) & 63) as usize;
-                out.push(BASE64[index] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
-/// Base64, standard or URL-safe, padding optional, as proto3 JSON accepts bytes.
+/// Base64, standard or URL-safe (even mixed), padding optional, as proto3 JSON accepts bytes.
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
     let text = text.trim_end_matches('=');
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    if bits >= 6 {
-        return None;
-    }
-    Some(out)
+    let standard = if text.contains(['-', '_']) {
+        std::borrow::Cow::Owned(text.replace('-', "+").replace('_', "/"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    };
+    BASE64_LENIENT.decode(standard.as_bytes()).ok()
 }
 
 #[cfg(test)]
