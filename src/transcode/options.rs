@@ -86,6 +86,19 @@ pub enum VerbMatching {
 /// assert_eq!(mixed.route("GET", path).unwrap().variables[0].1, "things/a/b:c");
 /// # Ok::<(), eeops::transcode::TemplateError>(())
 /// ```
+///
+/// `tests/transcode_envoy_cases.rs` restates the cases of Envoy's own template and
+/// path-matcher tests and names, row by row, the options each needs. Where eeops still
+/// differs from Envoy with [`envoy`](Self::envoy), by choice:
+///
+/// * a template registered twice for one HTTP method routes to the earlier binding (Envoy
+///   routes it nowhere);
+/// * literal segments and verbs compare after percent-decoding (`/%761/x` matches `/v1/x`;
+///   Envoy compares them as sent);
+/// * a malformed escape (`%ZZ`) or a value that does not decode to UTF-8 routes nowhere
+///   (Envoy passes the text through);
+/// * a query parameter without `=` reads as `name=`, an empty value (Envoy skips it), and
+///   one that names no field is refused unless the server ignores it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RouterOptions {
