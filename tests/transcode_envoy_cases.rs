@@ -1414,3 +1414,113 @@ fn query_parameter_cases() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Properties over every option set.
+
+fn every_option_set() -> Vec<RouterOptions> {
+    let mut sets = Vec::new();
+    for decoding in [
+        PathDecoding::AllButSlash,
+        PathDecoding::AllButReserved,
+        PathDecoding::All,
+    ] {
+        for verbs in [
+            VerbMatching::Declared,
+            VerbMatching::Registered,
+            VerbMatching::Any,
+        ] {
+            for flags in 0u8..32 {
+                sets.push(
+                    RouterOptions::default()
+                        .with_path_decoding(decoding)
+                        .with_verb_matching(verbs)
+                        .with_trailing_slash(flags & 1 != 0)
+                        .with_deep_wildcard_matches_empty(flags & 2 != 0)
+                        .with_literals_after_deep_wildcard(flags & 4 != 0)
+                        .with_lenient_segments(flags & 8 != 0)
+                        .with_query_plus_as_space(flags & 16 != 0),
+                );
+            }
+        }
+    }
+    sets
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    static TEMPLATES: &[(&str, &str)] = &[
+        ("GET", "/v1/{name=projects/*/operations/**}"),
+        ("POST", "/v1/{name=projects/*/operations/**}:cancel"),
+        ("GET", "/v1/{name=projects/*}/operations"),
+        ("GET", "/v1/{a}/{b=x/*}:go"),
+        ("GET", "/**"),
+    ];
+    static WITH_LITERALS: &[(&str, &str)] = &[
+        ("GET", "/v1/{name=a/**/b}/c"),
+        ("GET", "/v1/{name=**}/c/d:go"),
+        ("GET", "/"),
+    ];
+
+    /// One router per option set (those that parse literals after `**` get such templates too).
+    fn routers() -> &'static [Router] {
+        static ROUTERS: std::sync::OnceLock<Vec<Router>> = std::sync::OnceLock::new();
+        ROUTERS.get_or_init(|| {
+            let plain = leak_bindings(TEMPLATES);
+            let literals = leak_bindings(&[TEMPLATES, WITH_LITERALS].concat());
+            every_option_set()
+                .into_iter()
+                .map(|options| {
+                    let table = if options.literals_after_deep_wildcard {
+                        literals
+                    } else {
+                        plain
+                    };
+                    Router::with_options(table, options).unwrap()
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the options, routing an arbitrary path never panics.
+        #[test]
+        fn routing_arbitrary_paths_never_panics(path in "[/a-dx:%2F.]{0,24}") {
+            for router in routers() {
+                let _ = router.route("GET", &path);
+                let _ = router.route("POST", &path);
+            }
+        }
+
+        /// With http.proto's decoding, every option set routes what eeops' client expands back
+        /// to the very name: Envoy's routing choices never change a value eeops sends.
+        #[test]
+        fn client_paths_route_back_under_every_option(
+            project in "[^/]{1,6}",
+            ids in prop::collection::vec("[^/]{1,6}", 1..4),
+        ) {
+            prop_assume!(project != "." && project != "..");
+            prop_assume!(ids.iter().all(|id| id != "." && id != ".."));
+            let name = format!("projects/{project}/operations/{}", ids.join("/"));
+            for router in routers() {
+                if router.options().path_decoding != PathDecoding::AllButSlash {
+                    continue;
+                }
+                for compiled in &router.bindings()[..2] {
+                    let path = compiled.template().expand(|_| Some(name.as_str())).unwrap();
+                    let route = router.route(compiled.binding().http_method, &path);
+                    let got = route.map(|m| (m.binding.template, m.variables));
+                    prop_assert_eq!(
+                        got,
+                        Ok((compiled.binding().template, vec![("name".to_string(), name.clone())])),
+                        "{} with {:?}", path, router.options()
+                    );
+                }
+            }
+        }
+    }
+}
