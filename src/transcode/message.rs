@@ -14,14 +14,17 @@
 //!   rule is ignored.
 //! * A query parameter names a field by its JSON name or its proto name; one that names no
 //!   field, and is not in `ignored_params`, is refused. A singular field given twice is
-//!   refused; a repeated field collects every occurrence. `+` in a query means a space.
+//!   refused; a repeated field collects every occurrence. `+` in a query means a space (unless
+//!   [`RouterOptions::query_plus_as_space`](super::RouterOptions::query_plus_as_space) is off).
 //! * Unknown fields in a JSON body are refused.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use prost_reflect::{
-    DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage, Value,
+    DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage,
+    SerializeOptions, Value,
 };
 
+use super::binding::HttpBinding;
 use super::router::{CompiledBinding, RouteMatch};
 use super::template::ExpandError;
 
@@ -569,14 +572,15 @@ pub fn decode_request(
     let mut msg = DynamicMessage::new(desc.clone());
 
     if let Some(query) = query {
+        let plus_as_space = route.options.query_plus_as_space;
         let mut seen: Vec<String> = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
-            let key = form_decode(raw_key)?;
+            let key = form_decode(raw_key, plus_as_space)?;
             if ignored_params.contains(&key.as_str()) {
                 continue;
             }
-            let value = form_decode(raw_value)?;
+            let value = form_decode(raw_value, plus_as_space)?;
             set_query_param(&mut msg, &key, &value, &mut seen)?;
         }
     }
@@ -638,6 +642,125 @@ pub fn decode_request(
         target.set_field(&fd, parsed);
     }
     Ok(msg)
+}
+
+/// The field a binding's `response_body` names, or `None` for the whole message.
+fn response_field(
+    binding: &HttpBinding,
+    desc: &MessageDescriptor,
+) -> Result<Option<FieldDescriptor>, TranscodeError> {
+    match binding.response_body {
+        "" => Ok(None),
+        name => desc
+            .get_field_by_name(name)
+            .map(Some)
+            .ok_or_else(|| TranscodeError::Binding {
+                reason: format!(
+                    "response_body `{name}` is not a field of {}",
+                    desc.full_name()
+                ),
+            }),
+    }
+}
+
+/// The JSON body of an HTTP response for a response message (server side), per the binding's
+/// `response_body`: the whole message, or the value of the field it names (an unset field
+/// gives its default: `{}`, `[]`, `0`, `""`, ...).
+///
+/// ```
+/// use eeops::transcode::{HttpBinding, decode_response, encode_response};
+/// use prost_reflect::{DeserializeOptions, DynamicMessage, SerializeOptions};
+/// # use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorProto,
+/// #     field_descriptor_proto::{Label, Type}};
+/// # let file = FileDescriptorProto {
+/// #     name: Some("doc.proto".into()), package: Some("doc".into()), syntax: Some("proto3".into()),
+/// #     message_type: vec![DescriptorProto {
+/// #         name: Some("ListResponse".into()),
+/// #         field: vec![FieldDescriptorProto {
+/// #             name: Some("names".into()), number: Some(1), label: Some(Label::Repeated as i32),
+/// #             r#type: Some(Type::String as i32), ..Default::default() }],
+/// #         ..Default::default() }],
+/// #     ..Default::default() };
+/// # let mut pool = prost_reflect::DescriptorPool::new();
+/// # pool.add_file_descriptor_proto(file)?;
+/// let desc = pool.get_message_by_name("doc.ListResponse").unwrap();
+/// static LIST: HttpBinding = HttpBinding {
+///     method: "doc.Svc.List",
+///     http_method: "GET",
+///     template: "/v1/names",
+///     body: "",
+///     response_body: "names",
+///     api_version: "",
+/// };
+/// let msg = DynamicMessage::deserialize(desc.clone(), serde_json::json!({"names": ["a", "b"]}))?;
+/// let json = encode_response(&LIST, &msg, &SerializeOptions::new())?;
+/// assert_eq!(json, serde_json::json!(["a", "b"]));
+/// let back = decode_response(&LIST, &desc, json, &DeserializeOptions::new())?;
+/// assert_eq!(back, msg);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn encode_response(
+    binding: &HttpBinding,
+    msg: &DynamicMessage,
+    options: &SerializeOptions,
+) -> Result<serde_json::Value, TranscodeError> {
+    let serialize = |m: &DynamicMessage, options: &SerializeOptions| {
+        m.serialize_with_options(serde_json::value::Serializer, options)
+            .map_err(|e| TranscodeError::Unsupported {
+                field: binding.response_body.to_owned(),
+                reason: e.to_string(),
+            })
+    };
+    let desc = msg.descriptor();
+    let Some(fd) = response_field(binding, &desc)? else {
+        return serialize(msg, options);
+    };
+    let value = msg.get_field(&fd);
+    if let (Some(inner), false) = (value.as_message(), fd.is_list() || fd.is_map()) {
+        return serialize(inner, options);
+    }
+    // A scalar, list or map: serialized inside a message holding only it, then taken out.
+    let mut only = DynamicMessage::new(desc);
+    only.set_field(&fd, value.into_owned());
+    let options = if fd.is_list() || fd.is_map() {
+        options.clone()
+    } else {
+        // An unset scalar still has a value to send: its default.
+        options.clone().skip_default_fields(false)
+    };
+    let mut json = serialize(&only, &options)?;
+    // The one field set is the one entry, whichever name the options give it.
+    let taken = json.as_object_mut().and_then(|o| {
+        let key = o.keys().next()?.clone();
+        o.remove(&key)
+    });
+    Ok(match taken {
+        Some(v) => v,
+        None if fd.is_map() => serde_json::Value::Object(Default::default()),
+        None => serde_json::Value::Array(Vec::new()),
+    })
+}
+
+/// The response message from the JSON body of an HTTP response (client side), per the
+/// binding's `response_body`: the whole message, or the value of the field it names. See
+/// [`encode_response`] for an example.
+pub fn decode_response(
+    binding: &HttpBinding,
+    desc: &MessageDescriptor,
+    json: serde_json::Value,
+    options: &DeserializeOptions,
+) -> Result<DynamicMessage, TranscodeError> {
+    let json = match response_field(binding, desc)? {
+        None => json,
+        Some(fd) => {
+            serde_json::Value::Object([(fd.json_name().to_owned(), json)].into_iter().collect())
+        }
+    };
+    DynamicMessage::deserialize_with_options(desc.clone(), json, options).map_err(|e| {
+        TranscodeError::BadBody {
+            reason: e.to_string(),
+        }
+    })
 }
 
 /// Finds the leaf field of a dotted path (JSON or proto names), creating the intermediate
@@ -786,95 +909,67 @@ fn parse_float(text: &str) -> Result<f64, String> {
     }
 }
 
-/// Decodes one key or value of a query string: `+` is a space, `%XX` an escaped byte.
-fn form_decode(raw: &str) -> Result<String, TranscodeError> {
+/// Decodes one key or value of a query string: `%XX` is an escaped byte, and `+` a space
+/// when `plus_as_space` (HTML form encoding; [`RouterOptions::query_plus_as_space`]).
+/// A malformed escape or a result that is not UTF-8 is refused.
+///
+/// [`RouterOptions::query_plus_as_space`]: super::RouterOptions::query_plus_as_space
+fn form_decode(raw: &str, plus_as_space: bool) -> Result<String, TranscodeError> {
     if !raw.contains(['%', '+']) {
         return Ok(raw.to_owned());
     }
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b'%' => {
-                let hi = bytes.get(i + 1).and_then(|b| (*b as char).to_digit(16));
-                let lo = bytes.get(i + 2).and_then(|b| (*b as char).to_digit(16));
-                match (hi, lo) {
-                    (Some(hi), Some(lo)) => out.push((hi * 16 + lo) as u8),
-                    _ => {
-                        return Err(TranscodeError::BadQuery {
-                            reason: format!("bad percent-escape in `{raw}`"),
-                        });
-                    }
-                }
-                i += 3;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
+    let spaced;
+    let text = if plus_as_space && raw.contains('+') {
+        spaced = raw.replace('+', " ");
+        spaced.as_str()
+    } else {
+        raw
+    };
+    // `percent-encoding` lets a malformed escape through as text; a query must not have one.
+    let malformed = text.split('%').skip(1).any(|rest| {
+        !rest
+            .as_bytes()
+            .get(..2)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if malformed {
+        return Err(TranscodeError::BadQuery {
+            reason: format!("bad percent-escape in `{raw}`"),
+        });
     }
-    String::from_utf8(out).map_err(|_| TranscodeError::BadQuery {
-        reason: format!("`{raw}` does not decode to UTF-8"),
-    })
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| TranscodeError::BadQuery {
+            reason: format!("`{raw}` does not decode to UTF-8"),
+        })
 }
 
-const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// Base64 as proto3 JSON reads bytes: either alphabet, padding optional, loose trailing bits
+/// ignored.
+const BASE64_LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone)
+        .with_decode_allow_trailing_bits(true),
+);
 
 /// Standard base64 with padding, as proto3 JSON writes bytes.
 fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= chunk.len() {
-                let index = ((n >> (18 - 6 * k)) & 63) as usize;
-                out.push(BASE64[index] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
-/// Base64, standard or URL-safe, padding optional, as proto3 JSON accepts bytes.
+/// Base64, standard or URL-safe (even mixed), padding optional, as proto3 JSON accepts bytes.
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
     let text = text.trim_end_matches('=');
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    if bits >= 6 {
-        return None;
-    }
-    Some(out)
+    let standard = if text.contains(['-', '_']) {
+        std::borrow::Cow::Owned(text.replace('-', "+").replace('_', "/"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    };
+    BASE64_LENIENT.decode(standard.as_bytes()).ok()
 }
 
 #[cfg(test)]

@@ -7,17 +7,21 @@
 //!   binding (client).
 //! * [`encode_request`] and [`decode_request`] map a request message to path, query and body
 //!   and back.
+//! * [`RouterOptions`] choose between `google/api/http.proto`'s text (the default) and the
+//!   behaviour of Envoy's transcoder where the two differ.
 
 mod binding;
 mod message;
+mod options;
 mod router;
 mod template;
 
 pub use binding::HttpBinding;
 pub use message::{
-    HttpRequestParts, TranscodeError, decode_request, encode_name_request, encode_query,
-    encode_request,
+    HttpRequestParts, TranscodeError, decode_request, decode_response, encode_name_request,
+    encode_query, encode_request, encode_response,
 };
+pub use options::{PathDecoding, RouterOptions, VerbMatching};
 pub use router::{CompiledBinding, RouteError, RouteMatch, Router};
 pub use template::{
     ExpandError, ExpandErrorKind, PathTemplate, Segment, TemplateError, TemplateErrorKind, Variable,

@@ -4,7 +4,8 @@
 use std::cmp::Ordering;
 
 use super::binding::HttpBinding;
-use super::template::{PathTemplate, Segment, TemplateError};
+use super::options::{RouterOptions, VerbMatching};
+use super::template::{PathTemplate, Segment, TemplateError, split_verb};
 
 /// An [`HttpBinding`] together with its parsed path template.
 ///
@@ -38,6 +39,18 @@ impl CompiledBinding {
         })
     }
 
+    /// Parses the binding's template as the options allow (see
+    /// [`PathTemplate::parse_with`]).
+    pub fn with_options(
+        binding: &'static HttpBinding,
+        options: &RouterOptions,
+    ) -> Result<Self, TemplateError> {
+        Ok(CompiledBinding {
+            binding,
+            template: PathTemplate::parse_with(binding.template, options)?,
+        })
+    }
+
     /// The binding itself.
     pub fn binding(&self) -> &'static HttpBinding {
         self.binding
@@ -58,6 +71,15 @@ pub struct RouteMatch<'r> {
     pub variables: Vec<(String, String)>,
     /// The compiled binding (binding and parsed template) that matched.
     pub compiled: &'r CompiledBinding,
+    /// The options of the router that matched (the query decoding follows them).
+    pub(crate) options: &'r RouterOptions,
+}
+
+impl RouteMatch<'_> {
+    /// The options of the router that routed the request.
+    pub fn options(&self) -> &RouterOptions {
+        self.options
+    }
 }
 
 /// Why a request could not be routed.
@@ -99,6 +121,9 @@ impl RouteError {
 /// by segment from the left, a literal beating `*` and `*` beating `**`; when that ties, a
 /// template with a verb beats one without; when that ties too, the earlier binding in the
 /// table wins.
+///
+/// [`Router::new`] follows `google/api/http.proto`'s text; [`Router::with_options`] takes
+/// [`RouterOptions`], e.g. [`RouterOptions::envoy`] to route as Envoy's transcoder does.
 ///
 /// ```
 /// use eeops::transcode::{HttpBinding, RouteError, Router};
@@ -143,23 +168,65 @@ pub struct Router {
     bindings: Vec<CompiledBinding>,
     /// Indices into `bindings`, most specific first.
     by_specificity: Vec<usize>,
+    options: RouterOptions,
+    /// Every verb some binding declares (for [`VerbMatching::Registered`]).
+    verbs: Vec<String>,
 }
 
 impl Router {
-    /// Parses every binding's template once; fails on the first malformed template.
+    /// Parses every binding's template once; fails on the first malformed template. Routes
+    /// as `google/api/http.proto` states ([`RouterOptions::default`]).
     pub fn new(bindings: &'static [HttpBinding]) -> Result<Router, TemplateError> {
+        Router::with_options(bindings, RouterOptions::default())
+    }
+
+    /// [`Router::new`] with [`RouterOptions`], e.g. [`RouterOptions::envoy`].
+    pub fn with_options(
+        bindings: &'static [HttpBinding],
+        options: RouterOptions,
+    ) -> Result<Router, TemplateError> {
         let bindings = bindings
             .iter()
-            .map(CompiledBinding::new)
+            .map(|b| CompiledBinding::with_options(b, &options))
             .collect::<Result<Vec<_>, _>>()?;
         let mut by_specificity: Vec<usize> = (0..bindings.len()).collect();
         // A stable sort keeps table order among equally specific templates.
         by_specificity
             .sort_by(|&a, &b| specificity(bindings[b].template(), bindings[a].template()));
+        let mut verbs: Vec<String> = Vec::new();
+        for b in &bindings {
+            if let Some(verb) = b.template().verb()
+                && !verbs.iter().any(|v| v == verb)
+            {
+                verbs.push(verb.to_owned());
+            }
+        }
         Ok(Router {
             bindings,
             by_specificity,
+            options,
+            verbs,
         })
+    }
+
+    /// The options the router routes by.
+    pub fn options(&self) -> &RouterOptions {
+        &self.options
+    }
+
+    /// Where the router cuts the verb off `path`: `None` when each template decides by its
+    /// own verb.
+    fn split<'p>(&self, path: &'p str) -> Option<(&'p str, Option<&'p str>)> {
+        match self.options.verb_matching {
+            VerbMatching::Declared => None,
+            VerbMatching::Any => Some(split_verb(path)),
+            VerbMatching::Registered => match split_verb(path) {
+                (before, Some(verb)) if self.verbs.iter().any(|v| v == verb) => {
+                    Some((before, Some(verb)))
+                }
+                _ => Some((path, None)),
+            },
+        }
     }
 
     /// All compiled bindings, in table order.
@@ -171,16 +238,19 @@ impl Router {
     /// ignored. HTTP methods compare exactly (they are case-sensitive).
     pub fn route(&self, http_method: &str, path: &str) -> Result<RouteMatch<'_>, RouteError> {
         let path = path.split_once('?').map_or(path, |(p, _)| p);
+        let split = self.split(path);
+        let options = &self.options;
         for &i in &self.by_specificity {
             let compiled = &self.bindings[i];
             if compiled.binding.http_method != http_method {
                 continue;
             }
-            if let Some(variables) = compiled.template.match_path(path) {
+            if let Some(variables) = compiled.template.match_split(path, split, options) {
                 return Ok(RouteMatch {
                     binding: compiled.binding,
                     variables,
                     compiled,
+                    options,
                 });
             }
         }
@@ -189,7 +259,10 @@ impl Router {
             let method = compiled.binding.http_method;
             if method != http_method
                 && !allowed.contains(&method)
-                && compiled.template.matches(path)
+                && compiled
+                    .template
+                    .match_split(path, split, options)
+                    .is_some()
             {
                 allowed.push(method);
             }
@@ -492,5 +565,87 @@ mod tests {
             err.kind(),
             &crate::transcode::TemplateErrorKind::DeepWildcardNotLast
         );
+    }
+
+    #[test]
+    fn verb_matching_modes() {
+        use crate::transcode::{RouterOptions, VerbMatching};
+        let with = |mode| match Router::with_options(
+            BINDINGS,
+            RouterOptions::default().with_verb_matching(mode),
+        ) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        };
+        // (HTTP method, path, [Declared, Registered, Any] outcome: binding and name, or status)
+        type VerbCase = (
+            &'static str,
+            &'static str,
+            [Result<(&'static str, &'static str), u16>; 3],
+        );
+        let cases: &[VerbCase] = &[
+            (
+                "GET",
+                "/v1/projects/p/operations/x:cancel",
+                [
+                    Ok(("Get", "projects/p/operations/x:cancel")),
+                    Err(405),
+                    Err(405),
+                ],
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/x:cancel",
+                [
+                    Ok(("Cancel", "projects/p/operations/x")),
+                    Ok(("Cancel", "projects/p/operations/x")),
+                    Ok(("Cancel", "projects/p/operations/x")),
+                ],
+            ),
+            (
+                "POST",
+                "/v1/projects/p/operations/x:other",
+                [
+                    Ok(("Update", "projects/p/operations/x:other")),
+                    Ok(("Update", "projects/p/operations/x:other")),
+                    Err(404),
+                ],
+            ),
+            (
+                "GET",
+                "/v1/projects/p/operations/x:cancel/y",
+                [
+                    Ok(("Get", "projects/p/operations/x:cancel/y")),
+                    Ok(("Get", "projects/p/operations/x:cancel/y")),
+                    Ok(("Get", "projects/p/operations/x:cancel/y")),
+                ],
+            ),
+        ];
+        let modes = [
+            VerbMatching::Declared,
+            VerbMatching::Registered,
+            VerbMatching::Any,
+        ];
+        for (method, path, outcomes) in cases {
+            for (mode, expected) in modes.iter().zip(outcomes) {
+                let router = with(*mode);
+                assert_eq!(router.options().verb_matching, *mode);
+                match (router.route(method, path), expected) {
+                    (Ok(m), Ok((binding, name))) => {
+                        assert_eq!(m.binding.method, *binding, "{mode:?} {method} {path}");
+                        assert_eq!(m.variables, vec![("name".to_string(), name.to_string())]);
+                        assert_eq!(m.options().verb_matching, *mode);
+                    }
+                    (Err(e), Err(status)) => {
+                        assert_eq!(
+                            e.status().as_u16(),
+                            *status,
+                            "{mode:?} {method} {path}: {e}"
+                        )
+                    }
+                    (got, want) => panic!("{mode:?} {method} {path}: got {got:?}, want {want:?}"),
+                }
+            }
+        }
     }
 }

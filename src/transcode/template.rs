@@ -32,6 +32,8 @@ use std::fmt;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
+use super::options::{RouterOptions, VerbMatching};
+
 /// Bytes escaped in a single-segment variable: everything outside `[-_.~0-9A-Za-z]`.
 const SEGMENT_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -50,7 +52,9 @@ pub enum Segment {
     Literal(String),
     /// `*`: exactly one non-empty segment.
     Wildcard,
-    /// `**`: one or more non-empty segments; only ever the last segment of a template.
+    /// `**`: one or more non-empty segments. Only literal segments may follow it, and only
+    /// when [`RouterOptions::literals_after_deep_wildcard`] allows them; by default it is the
+    /// last segment of a template.
     DeepWildcard,
 }
 
@@ -136,16 +140,20 @@ impl Variable {
             }
             return Ok(());
         }
-        let mut parts = value.split('/').enumerate();
-        for seg in &self.segments {
+        let total = value.split('/').count();
+        let mut parts = value.split('/').enumerate().peekable();
+        for (i, seg) in self.segments.iter().enumerate() {
             match seg {
                 Segment::DeepWildcard => {
-                    let mut seen = false;
-                    for (index, part) in parts.by_ref() {
+                    // `**` takes every part but those the literals after it need.
+                    let tail = self.segments.len() - i - 1;
+                    let mut taken = 0;
+                    while let Some((index, part)) = parts.next_if(|(index, _)| index + tail < total)
+                    {
                         check_part(index, part)?;
-                        seen = true;
+                        taken += 1;
                     }
-                    if !seen {
+                    if taken == 0 {
                         return Err(ExpandErrorKind::TooFewSegments);
                     }
                 }
@@ -242,7 +250,30 @@ impl PathTemplate {
     /// # Ok::<(), eeops::transcode::TemplateError>(())
     /// ```
     pub fn parse(template: &str) -> Result<PathTemplate, TemplateError> {
-        Parser::new(template).parse()
+        Parser::new(template, false).parse()
+    }
+
+    /// Parses a path template with [`RouterOptions`]: with
+    /// [`literals_after_deep_wildcard`](RouterOptions::literals_after_deep_wildcard), literal
+    /// segments may follow a `**` (`/v1/{name=**}/items`, `/v1/{name=a/**/b}`) and `/` alone
+    /// is a template, as Envoy's transcoder accepts; the other options only affect matching.
+    ///
+    /// ```
+    /// use eeops::transcode::{PathTemplate, RouterOptions};
+    ///
+    /// assert!(PathTemplate::parse("/v1/{name=**}/items").is_err());
+    /// let envoy = RouterOptions::envoy();
+    /// let t = PathTemplate::parse_with("/v1/{name=**}/items", &envoy)?;
+    /// let vars = t.match_path_with("/v1/a/b/items", &envoy).unwrap();
+    /// assert_eq!(vars, [("name".to_string(), "a/b".to_string())]);
+    /// assert_eq!(t.expand(|_| Some("a/b"))?, "/v1/a/b/items");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn parse_with(
+        template: &str,
+        options: &RouterOptions,
+    ) -> Result<PathTemplate, TemplateError> {
+        Parser::new(template, options.literals_after_deep_wildcard).parse()
     }
 
     /// The variables, in the order they appear.
@@ -335,6 +366,10 @@ impl PathTemplate {
                 }
             }
         }
+        if out.is_empty() {
+            // The root template `/`.
+            out.push('/');
+        }
         if let Some(verb) = &self.verb {
             out.push(':');
             out.push_str(verb);
@@ -362,6 +397,59 @@ impl PathTemplate {
     /// # Ok::<(), eeops::transcode::TemplateError>(())
     /// ```
     pub fn match_path(&self, path: &str) -> Option<Vec<(String, String)>> {
+        self.match_path_with(path, &DEFAULT_OPTIONS)
+    }
+
+    /// [`match_path`](Self::match_path) with [`RouterOptions`]: how multi-segment values are
+    /// decoded, whether a trailing slash is ignored, whether a final `**` matches zero
+    /// segments, whether empty and dot segments match, and when a `:suffix` is a verb (alone,
+    /// a template knows only its own verb, so [`VerbMatching::Registered`] reads as
+    /// [`VerbMatching::Declared`] here; a [`Router`](super::Router) knows them all).
+    ///
+    /// ```
+    /// use eeops::transcode::{PathDecoding, PathTemplate, RouterOptions};
+    ///
+    /// let t = PathTemplate::parse("/v1/{name=projects/*/operations/**}")?;
+    /// let path = "/v1/projects/p/operations/a%3Ab%2Fc%20d";
+    /// let value = |options: &RouterOptions| t.match_path_with(path, options).unwrap()[0].1.clone();
+    /// assert_eq!(value(&RouterOptions::default()), "projects/p/operations/a:b%2Fc d");
+    /// assert_eq!(value(&RouterOptions::envoy()), "projects/p/operations/a%3Ab%2Fc d");
+    /// let all = RouterOptions::default().with_path_decoding(PathDecoding::All);
+    /// assert_eq!(value(&all), "projects/p/operations/a:b/c d");
+    /// # Ok::<(), eeops::transcode::TemplateError>(())
+    /// ```
+    pub fn match_path_with(
+        &self,
+        path: &str,
+        options: &RouterOptions,
+    ) -> Option<Vec<(String, String)>> {
+        let split = match options.verb_matching {
+            VerbMatching::Declared | VerbMatching::Registered => None,
+            VerbMatching::Any => Some(split_verb(path)),
+        };
+        self.match_split(path, split, options)
+    }
+
+    /// Matches `path`; `split` is the path cut before its verb and the verb when the router
+    /// has decided it (`None`: the template decides by its own verb).
+    pub(crate) fn match_split(
+        &self,
+        path: &str,
+        split: Option<(&str, Option<&str>)>,
+        options: &RouterOptions,
+    ) -> Option<Vec<(String, String)>> {
+        let body = match split {
+            None => self.strip_own_verb(path)?,
+            Some((before, verb)) => {
+                match (verb, &self.verb) {
+                    (None, None) => {}
+                    (Some(got), Some(want)) if literal_eq(got, want) => {}
+                    _ => return None,
+                }
+                before
+            }
+        };
+        let body = body.strip_prefix('/')?;
         // Spans live on the stack for the usual handful of variables, so a path that does
         // not match costs no allocation.
         let count = self.variables.len();
@@ -373,17 +461,27 @@ impl PathTemplate {
             large.resize(count, (0, 0));
             &mut large
         };
-        let body = self.match_raw(path, spans)?;
+        let body = self.match_raw(body, options, spans)?;
+        let lenient = options.lenient_segments;
         let mut out = Vec::with_capacity(count);
         for (var, &(start, end)) in self.variables.iter().zip(spans.iter()) {
-            let value = decode(&body[start..end], var.multi)?;
-            let valid = if var.multi {
-                value
-                    .split('/')
-                    .all(|p| !p.is_empty() && !is_dot_segment(p))
+            let raw = &body[start..end];
+            let value = if var.multi {
+                decode(raw, |b| options.path_decoding.keeps(b))?
             } else {
-                !value.is_empty() && !is_dot_segment(&value)
+                decode(raw, |_| false)?
             };
+            let valid = lenient
+                || if var.multi {
+                    // Empty only when a final `**` matched zero segments, which the options
+                    // allowed.
+                    value.is_empty()
+                        || value
+                            .split('/')
+                            .all(|p| !p.is_empty() && !is_dot_segment(p))
+                } else {
+                    !value.is_empty() && !is_dot_segment(&value)
+                };
             if !valid {
                 return None;
             }
@@ -392,42 +490,71 @@ impl PathTemplate {
         Some(out)
     }
 
+    /// The path without the template's own verb: the text after the last `:` of the last
+    /// segment must be that verb. A template without a verb keeps the path whole.
+    fn strip_own_verb<'p>(&self, path: &'p str) -> Option<&'p str> {
+        match &self.verb {
+            None => Some(path),
+            Some(verb) => match split_verb(path) {
+                (before, Some(got)) if literal_eq(got, verb) => Some(before),
+                _ => None,
+            },
+        }
+    }
+
     /// Whether `path` matches, by the rules of [`match_path`](Self::match_path).
     pub fn matches(&self, path: &str) -> bool {
         self.match_path(path).is_some()
     }
 
-    /// Matches the structure of `path` and records each variable's byte span (within the
-    /// returned slice: the path without its leading `/` and its verb).
-    fn match_raw<'p>(&self, path: &'p str, spans: &mut [(usize, usize)]) -> Option<&'p str> {
-        let body = path.strip_prefix('/')?;
-        let body = match &self.verb {
-            None => body,
-            Some(verb) => {
-                let last = body.rfind('/').map_or(0, |i| i + 1);
-                let colon = last + body[last..].rfind(':')?;
-                if !literal_eq(&body[colon + 1..], verb) {
-                    return None;
-                }
-                &body[..colon]
-            }
+    /// Matches the structure of `body` (the path without its leading `/` and its verb) and
+    /// records each variable's byte span within the returned slice (`body`, less any trailing
+    /// slashes the options ignore).
+    fn match_raw<'p>(
+        &self,
+        body: &'p str,
+        options: &RouterOptions,
+        spans: &mut [(usize, usize)],
+    ) -> Option<&'p str> {
+        let body = if options.trailing_slash {
+            body.trim_end_matches('/')
+        } else {
+            body
         };
+        let lenient = options.lenient_segments;
+        let len = body.len();
+        // The start of the next part not yet matched; `None` once every part is.
+        let mut next = if body.is_empty() { None } else { Some(0) };
         let count = self.segments.len();
-        let mut pos = 0;
         for (i, seg) in self.segments.iter().enumerate() {
-            let start = pos;
-            let end;
+            let (start, end);
             match seg {
                 Segment::DeepWildcard => {
-                    let rest = &body[pos..];
-                    if rest.split('/').any(str::is_empty) {
-                        return None;
+                    // Only literals follow a `**`: it takes every part but theirs.
+                    let tail = count - i - 1;
+                    match next {
+                        None if tail == 0 && options.deep_wildcard_matches_empty => {
+                            (start, end) = (len, len);
+                        }
+                        None => return None,
+                        Some(from) => {
+                            let mut cut = len;
+                            for _ in 0..tail {
+                                cut = from + body[from..cut].rfind('/')?;
+                            }
+                            let taken = &body[from..cut];
+                            if !lenient && taken.split('/').any(str::is_empty) {
+                                return None;
+                            }
+                            (start, end) = (from, cut);
+                            next = (tail > 0).then_some(cut + 1);
+                        }
                     }
-                    end = body.len();
                 }
                 Segment::Wildcard | Segment::Literal(_) => {
-                    end = body[pos..].find('/').map_or(body.len(), |j| pos + j);
-                    let part = &body[pos..end];
+                    let from = next?;
+                    let to = body[from..].find('/').map_or(len, |j| from + j);
+                    let part = &body[from..to];
                     match seg {
                         Segment::Literal(lit) => {
                             if !literal_eq(part, lit) {
@@ -435,19 +562,13 @@ impl PathTemplate {
                             }
                         }
                         _ => {
-                            if part.is_empty() {
+                            if part.is_empty() && !lenient {
                                 return None;
                             }
                         }
                     }
-                    if i + 1 < count {
-                        if end == body.len() {
-                            return None;
-                        }
-                        pos = end + 1;
-                    } else if end != body.len() {
-                        return None;
-                    }
+                    (start, end) = (from, to);
+                    next = (to < len).then_some(to + 1);
                 }
             }
             for (var, span) in self.variables.iter().zip(spans.iter_mut()) {
@@ -459,7 +580,26 @@ impl PathTemplate {
                 }
             }
         }
+        if next.is_some() {
+            return None;
+        }
         Some(body)
+    }
+}
+
+/// The options [`PathTemplate::match_path`] uses: `google/api/http.proto`'s text.
+static DEFAULT_OPTIONS: std::sync::LazyLock<RouterOptions> =
+    std::sync::LazyLock::new(RouterOptions::default);
+
+/// Splits a path into what comes before its verb and the verb: the text after the last `:`
+/// that follows the last `/`, when there is such text.
+pub(crate) fn split_verb(path: &str) -> (&str, Option<&str>) {
+    let last = path.rfind('/').map_or(0, |i| i + 1);
+    match path[last..].rfind(':') {
+        Some(colon) if last + colon + 1 < path.len() => {
+            (&path[..last + colon], Some(&path[last + colon + 1..]))
+        }
+        _ => (path, None),
     }
 }
 
@@ -481,15 +621,18 @@ impl std::str::FromStr for PathTemplate {
 /// no `%`, after full decoding otherwise.
 fn literal_eq(raw: &str, literal: &str) -> bool {
     if raw.contains('%') {
-        decode(raw, false).is_some_and(|d| d == literal)
+        decode(raw, |_| false).is_some_and(|d| d == literal)
     } else {
         raw == literal
     }
 }
 
-/// Percent-decodes `raw` in one pass; with `keep_slash`, `%2F`/`%2f` are left as they are.
-/// `None` for a malformed escape or a result that is not UTF-8.
-fn decode(raw: &str, keep_slash: bool) -> Option<String> {
+/// Percent-decodes `raw` in one pass, leaving as they are the escapes of bytes `keep` says
+/// to keep. `None` for a malformed escape or a result that is not UTF-8.
+///
+/// (`percent-encoding` decodes every escape and lets malformed ones through; a path needs
+/// some escapes kept and malformed ones refused, hence this loop.)
+fn decode(raw: &str, keep: impl Fn(u8) -> bool) -> Option<String> {
     if !raw.contains('%') {
         return Some(raw.to_owned());
     }
@@ -501,7 +644,7 @@ fn decode(raw: &str, keep_slash: bool) -> Option<String> {
             let hi = hex_value(*bytes.get(i + 1)?)?;
             let lo = hex_value(*bytes.get(i + 2)?)?;
             let byte = (hi << 4) | lo;
-            if keep_slash && byte == b'/' {
+            if keep(byte) {
                 out.extend_from_slice(&bytes[i..i + 3]);
             } else {
                 out.push(byte);
@@ -540,7 +683,8 @@ pub enum TemplateErrorKind {
     UnclosedBrace,
     /// A `}` without a `{`.
     UnopenedBrace,
-    /// A `**` followed by another segment.
+    /// A `**` followed by another segment (with
+    /// [`RouterOptions::literals_after_deep_wildcard`], by a non-literal segment).
     DeepWildcardNotLast,
     /// A `{` inside a variable.
     NestedVariable,
@@ -568,7 +712,10 @@ impl fmt::Display for TemplateErrorKind {
             Self::MissingLeadingSlash => f.write_str("a template must start with `/`"),
             Self::UnclosedBrace => f.write_str("`{` is never closed"),
             Self::UnopenedBrace => f.write_str("`}` without a matching `{`"),
-            Self::DeepWildcardNotLast => f.write_str("`**` must be the last segment"),
+            Self::DeepWildcardNotLast => f.write_str(
+                "`**` must be the last segment (or, where the options allow, be followed by \
+                 literal segments only)",
+            ),
             Self::NestedVariable => f.write_str("variables cannot be nested"),
             Self::EmptySegment => f.write_str("empty segment"),
             Self::DotSegment => f.write_str("`.` and `..` are not allowed as segments"),
@@ -799,11 +946,14 @@ struct Parser<'a> {
     items: Vec<Item>,
     /// Byte position of a `**` already seen, if any.
     deep_at: Option<usize>,
+    /// Whether literal segments may follow a `**`, and `/` alone is a template.
+    lenient: bool,
 }
 
 impl<'a> Parser<'a> {
-    fn new(text: &'a str) -> Self {
+    fn new(text: &'a str, lenient: bool) -> Self {
         Parser {
+            lenient,
             text,
             bytes: text.as_bytes(),
             pos: 0,
@@ -836,6 +986,15 @@ impl<'a> Parser<'a> {
             return Err(self.error(0, TemplateErrorKind::MissingLeadingSlash));
         }
         self.pos = 1;
+        if self.lenient && self.text == "/" {
+            return Ok(PathTemplate {
+                text: "/".to_owned(),
+                segments: Vec::new(),
+                variables: Vec::new(),
+                items: Vec::new(),
+                verb: None,
+            });
+        }
         self.parse_segments(false)?;
         let mut verb = None;
         match self.peek() {
@@ -903,8 +1062,9 @@ impl<'a> Parser<'a> {
     fn parse_segment(&mut self, in_variable: bool) -> Result<(), TemplateError> {
         let start = self.pos;
         if let Some(deep) = self.deep_at {
-            // Something follows a `**`; an empty segment is reported as such below.
-            if !matches!(self.peek(), None | Some(b'/')) {
+            // Something follows a `**`; an empty segment is reported as such below. When
+            // literals may follow, `push` refuses the rest.
+            if !self.lenient && !matches!(self.peek(), None | Some(b'/')) {
                 return Err(self.error(deep, TemplateErrorKind::DeepWildcardNotLast));
             }
         }
@@ -917,17 +1077,21 @@ impl<'a> Parser<'a> {
             Some(b'{') if in_variable => Err(self.error(start, TemplateErrorKind::NestedVariable)),
             Some(b'{') => self.parse_variable(),
             Some(b'*') => {
-                let seg = if self.bytes.get(start + 1) == Some(&b'*') {
-                    self.pos += 2;
-                    self.deep_at = Some(start);
-                    Segment::DeepWildcard
-                } else {
-                    self.pos += 1;
-                    Segment::Wildcard
-                };
+                let deep = self.bytes.get(start + 1) == Some(&b'*');
+                self.pos += if deep { 2 } else { 1 };
                 if !matches!(self.peek(), None | Some(b'/' | b':' | b'}')) {
                     return Err(self.error(start, TemplateErrorKind::PartialWildcard));
                 }
+                if let Some(deep_at) = self.deep_at {
+                    // Only literals may follow a `**`.
+                    return Err(self.error(deep_at, TemplateErrorKind::DeepWildcardNotLast));
+                }
+                let seg = if deep {
+                    self.deep_at = Some(start);
+                    Segment::DeepWildcard
+                } else {
+                    Segment::Wildcard
+                };
                 self.push(seg, in_variable);
                 Ok(())
             }
@@ -1012,7 +1176,12 @@ impl<'a> Parser<'a> {
         }
         let first = self.segments.len();
         match self.peek() {
-            Some(b'}') => self.segments.push(Segment::Wildcard),
+            Some(b'}') => {
+                if let Some(deep_at) = self.deep_at {
+                    return Err(self.error(deep_at, TemplateErrorKind::DeepWildcardNotLast));
+                }
+                self.segments.push(Segment::Wildcard)
+            }
             Some(b'=') => {
                 self.pos += 1;
                 self.parse_segments(true)?;
@@ -1443,6 +1612,246 @@ mod tests {
         }
     }
 
+    /// (template, path, options, the variables if it matches)
+    type OptionCase = (
+        &'static str,
+        &'static str,
+        RouterOptions,
+        Option<&'static [(&'static str, &'static str)]>,
+    );
+
+    #[test]
+    fn match_cases_with_options() {
+        use crate::transcode::PathDecoding;
+        let d = RouterOptions::default;
+        let lad = || d().with_literals_after_deep_wildcard(true);
+        let cases: &[OptionCase] = &[
+            // Trailing slashes.
+            ("/v1/{id}", "/v1/a/", d(), None),
+            (
+                "/v1/{id}",
+                "/v1/a/",
+                d().with_trailing_slash(true),
+                Some(&[("id", "a")]),
+            ),
+            (
+                "/v1/{id}",
+                "/v1/a///",
+                d().with_trailing_slash(true),
+                Some(&[("id", "a")]),
+            ),
+            ("/v1/{id}", "/v1//", d().with_trailing_slash(true), None),
+            // `**` matching zero segments, only at the end of a template.
+            ("/v1/{n=**}", "/v1", d(), None),
+            (
+                "/v1/{n=**}",
+                "/v1",
+                d().with_deep_wildcard_matches_empty(true),
+                Some(&[("n", "")]),
+            ),
+            (
+                "/v1/{n=a/**}",
+                "/v1/a",
+                d().with_deep_wildcard_matches_empty(true),
+                Some(&[("n", "a")]),
+            ),
+            (
+                "/v1/{n=**}:go",
+                "/v1:go",
+                d().with_deep_wildcard_matches_empty(true),
+                Some(&[("n", "")]),
+            ),
+            (
+                "/v1/**/x",
+                "/v1/x",
+                lad().with_deep_wildcard_matches_empty(true),
+                None,
+            ),
+            // Literals after `**`.
+            (
+                "/v1/{n=**}/x/y",
+                "/v1/a/b/x/y",
+                lad(),
+                Some(&[("n", "a/b")]),
+            ),
+            ("/v1/{n=**}/x/y", "/v1/x/y", lad(), None),
+            (
+                "/v1/{n=**}/x/y",
+                "/v1/a/x/y/x/y",
+                lad(),
+                Some(&[("n", "a/x/y")]),
+            ),
+            (
+                "/v1/{n=a/**/b}/c",
+                "/v1/a/1/2/b/c",
+                lad(),
+                Some(&[("n", "a/1/2/b")]),
+            ),
+            ("/v1/{n=a/**/b}/c", "/v1/a/1/2/x/c", lad(), None),
+            ("/v1/{n=a/**/b}/c", "/v1/a//b/c", lad(), None),
+            (
+                "/v1/{n=a/**/b}/c",
+                "/v1/a//b/c",
+                lad().with_lenient_segments(true),
+                Some(&[("n", "a//b")]),
+            ),
+            ("/", "/", lad(), Some(&[])),
+            ("/", "/a", lad(), None),
+            // Empty and dot segments.
+            (
+                "/v1/{id}/x",
+                "/v1//x",
+                d().with_lenient_segments(true),
+                Some(&[("id", "")]),
+            ),
+            ("/v1/{id}", "/v1/%2E%2E", d(), None),
+            (
+                "/v1/{id}",
+                "/v1/%2E%2E",
+                d().with_lenient_segments(true),
+                Some(&[("id", "..")]),
+            ),
+            ("/v1/{n=**}", "/v1/a/../b", d(), None),
+            (
+                "/v1/{n=**}",
+                "/v1/a/../b",
+                d().with_lenient_segments(true),
+                Some(&[("n", "a/../b")]),
+            ),
+            // Decoding modes: single segments always fully decoded.
+            (
+                "/v1/{id}",
+                "/v1/a%2Fb%3A",
+                RouterOptions::envoy(),
+                Some(&[("id", "a/b:")]),
+            ),
+            (
+                "/v1/{n=**}",
+                "/v1/a%2Fb%3A%20",
+                d(),
+                Some(&[("n", "a%2Fb: ")]),
+            ),
+            (
+                "/v1/{n=**}",
+                "/v1/a%2Fb%3A%20",
+                RouterOptions::envoy(),
+                Some(&[("n", "a%2Fb%3A ")]),
+            ),
+            (
+                "/v1/{n=**}",
+                "/v1/a%2Fb%3A%20",
+                d().with_path_decoding(PathDecoding::All),
+                Some(&[("n", "a/b: ")]),
+            ),
+            ("/v1/{n=**}", "/v1/a%ZZ", RouterOptions::envoy(), None),
+            // Verbs: alone, a template only knows its own.
+            ("/v1/{n=**}", "/v1/a:go", d(), Some(&[("n", "a:go")])),
+            (
+                "/v1/{n=**}",
+                "/v1/a:go",
+                d().with_verb_matching(VerbMatching::Any),
+                None,
+            ),
+            (
+                "/v1/{n=**}:go",
+                "/v1/a:go",
+                d().with_verb_matching(VerbMatching::Any),
+                Some(&[("n", "a")]),
+            ),
+            (
+                "/v1/{n=**}",
+                "/v1/a:go/b",
+                d().with_verb_matching(VerbMatching::Any),
+                Some(&[("n", "a:go/b")]),
+            ),
+            (
+                "/v1/{n=**}",
+                "/v1/a:",
+                d().with_verb_matching(VerbMatching::Any),
+                Some(&[("n", "a:")]),
+            ),
+        ];
+        for (template, path, options, expected) in cases {
+            let parsed = match PathTemplate::parse_with(template, options) {
+                Ok(t) => t,
+                Err(e) => panic!("{e}"),
+            };
+            let want = expected.map(|vars| {
+                vars.iter()
+                    .map(|(f, v)| (f.to_string(), v.to_string()))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(
+                parsed.match_path_with(path, options),
+                want,
+                "{template} {path} {options:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn expand_with_literals_after_deep_wildcard() {
+        use ExpandErrorKind as K;
+        let lad = RouterOptions::default().with_literals_after_deep_wildcard(true);
+        let parse = |text: &str| match PathTemplate::parse_with(text, &lad) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        };
+        let cases: &[(&str, &str, Result<&str, K>)] = &[
+            ("/v1/{n=a/**/b/c}:go", "a/x/y/b/c", Ok("/v1/a/x/y/b/c:go")),
+            ("/v1/{n=a/**/b/c}:go", "a/x/b/c", Ok("/v1/a/x/b/c:go")),
+            ("/v1/{n=a/**/b/c}:go", "a/b/c", Err(K::TooFewSegments)),
+            (
+                "/v1/{n=a/**/b/c}:go",
+                "a/x/y/b/d",
+                Err(K::LiteralMismatch {
+                    index: 4,
+                    expected: "c".into(),
+                }),
+            ),
+            (
+                "/v1/{n=a/**/b/c}:go",
+                "a//b/c",
+                Err(K::EmptySegment { index: 1 }),
+            ),
+            ("/v1/{n=**}/items", "x y/z", Ok("/v1/x%20y/z/items")),
+            ("/", "", Ok("/")),
+        ];
+        for (template, value, expected) in cases {
+            let t = parse(template);
+            match (t.expand(|_| Some(*value)), expected) {
+                (Ok(path), Ok(want)) => {
+                    assert_eq!(path, *want, "{template} {value}");
+                    if !t.variables().is_empty() {
+                        let back = t.match_path_with(&path, &lad);
+                        assert_eq!(back, Some(vec![("n".to_string(), value.to_string())]));
+                    }
+                }
+                (Err(e), Err(kind)) => assert_eq!(e.kind(), kind, "{template} {value}"),
+                (got, want) => panic!("{template} {value}: got {got:?}, want {want:?}"),
+            }
+        }
+        // Only literals may follow `**`, even with the option.
+        for text in [
+            "/v1/**/*",
+            "/v1/**/{x}",
+            "/v1/{x=**}/{y=**}",
+            "/v1/{x=**/*}",
+        ] {
+            let err = PathTemplate::parse_with(text, &lad).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                &TemplateErrorKind::DeepWildcardNotLast,
+                "{text}"
+            );
+            assert_eq!(
+                err.position(),
+                4 + text[4..].find('*').unwrap_or(0),
+                "{text}"
+            );
+        }
+    }
+
     fn segment() -> impl Strategy<Value = String> {
         prop::string::string_regex("([a-zA-Z0-9 %?#:é~._+=&@\\-]|%2F|%2f|%25|😀|\u{7f}){1,8}")
             .expect("valid regex")
@@ -1483,6 +1892,36 @@ mod tests {
         fn matching_arbitrary_paths_never_panics(path in any::<String>()) {
             let _ = t(CANCEL).match_path(&path);
             let _ = t("/v1/{id}/x").match_path(&path);
+        }
+
+        /// With literals after `**` (inside and after the variable), expanding then matching
+        /// still gives the value back, for every decoding mode that keeps `%2F`.
+        #[test]
+        fn expand_then_match_literals_after_deep_wildcard(
+            shelf in segment(),
+            ids in prop::collection::vec(segment(), 1..4),
+            envoy in any::<bool>(),
+        ) {
+            let options = if envoy {
+                // Envoy's default keeps reserved characters encoded, so compare in that form.
+                RouterOptions::envoy()
+            } else {
+                RouterOptions::default().with_literals_after_deep_wildcard(true)
+            };
+            let template =
+                PathTemplate::parse_with("/v1/{name=shelves/*/**/books}/pages:read", &options)
+                    .unwrap();
+            let name = format!("shelves/{shelf}/{}/books", ids.join("/"));
+            let path = template.expand(|_| Some(name.as_str())).unwrap();
+            let vars = template.match_path_with(&path, &options).unwrap();
+            let want = if envoy {
+                // What the client sent, with only unreserved escapes decoded.
+                let encoded = &path["/v1/".len()..path.len() - "/pages:read".len()];
+                decode(encoded, |b| options.path_decoding.keeps(b)).unwrap()
+            } else {
+                name
+            };
+            prop_assert_eq!(vars, vec![("name".to_string(), want)]);
         }
 
         #[test]
