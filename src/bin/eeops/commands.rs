@@ -111,6 +111,24 @@ pub struct EmulatorArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0x00ee_0b5e_ed00)]
     pub rng_seed: u64,
+    /// Requests per second each project may send; over it, calls answer RESOURCE_EXHAUSTED
+    /// (HTTP 429) with RetryInfo and QuotaFailure details. Default: no limit.
+    #[arg(long, value_parser = parse_rate)]
+    pub rate_limit: Option<f64>,
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid rate `{text}`: expected requests per second, e.g. 2000"))?;
+    if rate.is_finite() && rate > 0.0 {
+        Ok(rate)
+    } else {
+        Err(format!(
+            "invalid rate `{text}`: it must be a positive number"
+        ))
+    }
 }
 
 impl EmulatorArgs {
@@ -127,6 +145,7 @@ impl EmulatorArgs {
             .with_max_wait(self.max_wait)
             .with_cancel_delay(self.cancel_delay)
             .with_rng_seed(self.rng_seed)
+            .with_rate_limit(self.rate_limit)
     }
 }
 
