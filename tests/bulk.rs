@@ -484,3 +484,77 @@ async fn a_server_without_batch_gets_single_calls() {
     assert_eq!(batch_hits.load(Ordering::SeqCst), 1);
     server.abort();
 }
+
+/// Runs the `eeops` binary against `addr` with project `p`.
+async fn eeops(addr: SocketAddr, transport: &str, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_eeops"))
+        .args(["--transport", transport, "--project", "p"])
+        .args(args)
+        .env("EEOPS_EMULATOR_HOST", addr.to_string())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_cancels_all_and_many_names_at_a_rate_limit() {
+    for transport in ["rest", "grpc"] {
+        // A bucket of 100 at 2000/s: 600 cancels cannot all pass at once.
+        let (emu, handle) = serve(config().with_rate_limit(Some(2000.0))).await;
+        let names = tasks(&emu, 600);
+        let o = eeops(
+            handle.local_addr(),
+            transport,
+            &["cancel", "--all", "--yes", "-o", "json"],
+        )
+        .await;
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{transport}: {err}");
+        let lines = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.contains("\"cancel requested\""))
+            .count();
+        assert_eq!(lines, 600, "{transport}: {err}");
+        assert!(names.iter().all(|n| emu.effects(n).cancels_applied == 1));
+
+        // Named: several names are one bulk call; outcomes print in input order.
+        let more = tasks(&emu, 150);
+        let mut args = vec!["cancel"];
+        args.extend(more.iter().map(String::as_str));
+        let o = eeops(handle.local_addr(), transport, &args).await;
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{transport}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let printed: Vec<&str> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("cancel requested: "))
+            .collect();
+        assert_eq!(printed, more.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(more.iter().all(|n| emu.effects(n).cancels_applied == 1));
+        handle.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn the_emulator_refuses_a_rate_limit_that_is_not_a_positive_number() {
+    for bad in ["0", "-5", "fast", "NaN"] {
+        let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_eeops"))
+            .args(["emulator", "--addr", "127.0.0.1:0"])
+            .arg(format!("--rate-limit={bad}"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("--rate-limit") && err.contains(bad),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -228,8 +228,18 @@ pub async fn get(g: &Global, a: NamesArgs) -> Result<u8, Failure> {
     let c = client(g).await?;
     let names = resolve_all(&c, &a.names)?;
     let mut code = exit::OK;
-    for (i, name) in names.iter().enumerate() {
-        match c.get(name).await {
+    let results = if names.len() > 1 {
+        let bulk = c.get_each_with(&names, crate::bulk::options(32));
+        crate::bulk::run(bulk, names.len(), "read").await
+    } else {
+        let mut one = Vec::new();
+        for name in &names {
+            one.push((name.clone(), c.get(name).await));
+        }
+        one
+    };
+    for (i, (name, result)) in results.into_iter().enumerate() {
+        match result {
             Ok(op) => match g.output {
                 OutputFormat::Json => print_json(&operation_json(&op)),
                 OutputFormat::Table => {
@@ -253,9 +263,18 @@ pub async fn delete(g: &Global, a: NamesArgs) -> Result<u8, Failure> {
     let c = client(g).await?;
     let names = resolve_all(&c, &a.names)?;
     let mut code = exit::OK;
-    for name in &names {
-        let result = c.delete(name).await;
-        report_simple(g, name, "deleted", &result, None);
+    let results = if names.len() > 1 {
+        let bulk = c.delete_each_with(&names, crate::bulk::options(32));
+        crate::bulk::run(bulk, names.len(), "deleted").await
+    } else {
+        let mut one = Vec::new();
+        for name in &names {
+            one.push((name.clone(), c.delete(name).await));
+        }
+        one
+    };
+    for (name, result) in &results {
+        report_simple(g, name, "deleted", result, None);
         if let Err(e) = &result {
             code = code.max(exit_code(e));
         }
@@ -396,8 +415,19 @@ pub async fn cancel(g: &Global, a: CancelArgs) -> Result<u8, Failure> {
     let names = resolve_all(&c, &a.names)?;
     let confirm = a.confirm.then(|| confirm_wait(g));
     let mut code = exit::OK;
+    let mut requested = if confirm.is_none() && names.len() > 1 {
+        let bulk = c.cancel_each_with(&names, crate::bulk::options(usize::from(a.concurrency)));
+        crate::bulk::run(bulk, names.len(), "cancelled").await
+    } else {
+        Vec::new()
+    }
+    .into_iter();
     for name in &names {
-        let (r, op, e) = cancel_one(&c, name, confirm.clone()).await;
+        let (r, op, e) = match requested.next() {
+            Some((_, Ok(()))) => (CancelResult::Requested, None, None),
+            Some((_, Err(e))) => (error_result(&e), None, Some(e)),
+            None => cancel_one(&c, name, confirm.clone()).await,
+        };
         match g.output {
             OutputFormat::Json => print_json(&cancel_json(name, r, op.as_ref(), e.as_ref())),
             OutputFormat::Table => match &e {
@@ -474,32 +504,56 @@ async fn cancel_all(g: &Global, c: &Client, a: &CancelArgs) -> Result<u8, Failur
         return Ok(exit::OK);
     }
     let names: Vec<String> = ops.into_iter().map(|op| op.name).collect();
-    let bar = ProgressBar::new(names.len() as u64)
-        .with_style(bar_style("{bar:40.cyan/blue} {pos}/{len} cancelled {msg}"));
     let confirm = a.confirm.then(|| confirm_wait(g));
-    let results: Vec<(
+    type Row = (
         String,
         CancelResult,
         Option<Operation>,
         Option<eeops::Error>,
-    )> = futures::stream::iter(names)
-        .map(|name| {
-            let c = c.clone();
-            let confirm = confirm.clone();
-            let bar = bar.clone();
-            async move {
-                let (r, op, e) = cancel_one(&c, &name, confirm).await;
-                bar.inc(1);
-                if let Some(e) = &e {
-                    bar.suspend(|| eprintln!("error: {name}: {}", describe(e, Some("cancel"))));
-                }
-                (name, r, op, e)
-            }
-        })
-        .buffer_unordered(usize::from(a.concurrency))
-        .collect()
-        .await;
-    bar.finish_and_clear();
+    );
+    let results: Vec<Row> = match confirm {
+        None => {
+            // Cancel requests only: the adaptive bulk call (REST batches when the server has
+            // them), the current rate on the bar.
+            let bulk = c.cancel_each_with(&names, crate::bulk::options(usize::from(a.concurrency)));
+            crate::bulk::run(bulk, names.len(), "cancelled")
+                .await
+                .into_iter()
+                .map(|(name, result)| match result {
+                    Ok(()) => (name, CancelResult::Requested, None, None),
+                    Err(e) => {
+                        eprintln!("error: {name}: {}", describe(&e, Some("cancel")));
+                        (name, error_result(&e), None, Some(e))
+                    }
+                })
+                .collect()
+        }
+        Some(confirm) => {
+            let bar = ProgressBar::new(names.len() as u64)
+                .with_style(bar_style("{bar:40.cyan/blue} {pos}/{len} cancelled {msg}"));
+            let results = futures::stream::iter(names)
+                .map(|name| {
+                    let c = c.clone();
+                    let confirm = confirm.clone();
+                    let bar = bar.clone();
+                    async move {
+                        let (r, op, e) = cancel_one(&c, &name, Some(confirm)).await;
+                        bar.inc(1);
+                        if let Some(e) = &e {
+                            bar.suspend(|| {
+                                eprintln!("error: {name}: {}", describe(e, Some("cancel")))
+                            });
+                        }
+                        (name, r, op, e)
+                    }
+                })
+                .buffer_unordered(usize::from(a.concurrency))
+                .collect()
+                .await;
+            bar.finish_and_clear();
+            results
+        }
+    };
     let mut counts = std::collections::BTreeMap::new();
     let mut code = exit::OK;
     for (name, r, op, e) in &results {

@@ -3,6 +3,7 @@
 //! The same verbs as `earthengine task list / info / cancel / wait`, over REST or gRPC, with
 //! bulk cancel, progress bars, JSON output, a local emulator and a demo that needs no account.
 
+mod bulk;
 mod commands;
 mod demo;
 mod output;
