@@ -558,3 +558,36 @@ async fn the_emulator_refuses_a_rate_limit_that_is_not_a_positive_number() {
         );
     }
 }
+
+#[tokio::test]
+async fn at_the_deadline_every_name_ends_with_its_last_error() {
+    // Every call answered UNAVAILABLE: the bulk call retries until its deadline, then each
+    // name yields once, with the server's last answer.
+    let (emu, handle) = serve(config().with_unavailable_rate(1.0)).await;
+    let names = tasks(&emu, 50);
+    for path in PATHS {
+        let client = client_with(
+            handle.local_addr(),
+            path.transport(),
+            RetryPolicy::default().with_max_backoff(Duration::from_millis(20)),
+        )
+        .await;
+        let options = path
+            .options()
+            .with_time_limit(Some(Duration::from_millis(300)));
+        let started = std::time::Instant::now();
+        let results: Vec<_> = client.cancel_each_with(&names, options).collect().await;
+        // A generous bound that only catches a hang.
+        assert!(started.elapsed() < Duration::from_secs(30), "{path:?}");
+        assert_eq!(results.len(), names.len(), "{path:?}");
+        for (_, name, result) in results {
+            let err = result.expect_err(&name);
+            assert!(
+                err.code() == Some(Code::Unavailable) || err.is_timeout(),
+                "{path:?}: {name}: {err}"
+            );
+        }
+    }
+    assert!(names.iter().all(|n| emu.effects(n).cancels_applied == 0));
+    handle.shutdown().await;
+}

@@ -158,6 +158,16 @@ enum Who {
 }
 
 impl Who {
+    fn key(self) -> &'static str {
+        match self {
+            Who::FloorGrpc => "floor-grpc",
+            Who::FloorRest => "floor-rest",
+            Who::Eeops(Path::RestSingle) => "rest-single",
+            Who::Eeops(Path::RestBatch) => "rest-batch",
+            Who::Eeops(Path::Grpc) => "grpc",
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             Who::FloorGrpc => "floor: tonic client, shared queue",
@@ -183,6 +193,9 @@ pub async fn unlimited(options: &Options, child: &mut Child) -> Result<(), Strin
     for round in 0..options.bulk_rounds {
         for &concurrency in &options.bulk_concurrency {
             for who in WHO {
+                if !options.bulk_clients.iter().any(|c| c == who.key()) {
+                    continue;
+                }
                 eprintln!(
                     "bulk round {}/{}: c={concurrency} {}",
                     round + 1,
@@ -229,6 +242,9 @@ pub async fn unlimited(options: &Options, child: &mut Child) -> Result<(), Strin
         let rate = |who: Who| median(rates.get(&(concurrency, who)).cloned().unwrap_or_default());
         let single = rate(Who::Eeops(Path::RestSingle));
         for who in WHO {
+            if !rates.contains_key(&(concurrency, who)) {
+                continue;
+            }
             let r = rate(who);
             let failed = failures.get(&(concurrency, who)).copied().unwrap_or(0);
             println!(

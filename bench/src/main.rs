@@ -55,6 +55,9 @@ pub struct Options {
     pub quota_bulk: usize,
     /// Rounds of the quota section.
     pub quota_rounds: usize,
+    /// Which clients the bulk section runs (`floor-grpc`, `floor-rest`, `rest-single`,
+    /// `rest-batch`, `grpc`), e.g. to count one's instructions.
+    pub bulk_clients: Vec<String>,
     /// Which clients the latency section runs (`floor-grpc`, `eeops-grpc`, `floor-rest`,
     /// `eeops-rest`, `google`), e.g. to profile one.
     pub clients: Vec<String>,
@@ -126,6 +129,14 @@ impl Options {
                 get("--quota-rounds", "EEOPS_BENCH_QUOTA_ROUNDS", "1"),
                 "--quota-rounds",
             )?,
+            bulk_clients: get(
+                "--bulk-clients",
+                "EEOPS_BENCH_BULK_CLIENTS",
+                "floor-grpc,floor-rest,rest-single,rest-batch,grpc",
+            )
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .collect(),
             sections: get(
                 "--sections",
                 "EEOPS_BENCH_SECTIONS",
@@ -217,6 +228,7 @@ USAGE: cargo run --release -p eeops-bench -- [FLAGS]
   --rate-limit R         the quota section's emulator limit, requests/s per project (2000)
   --quota-bulk N         operations per quota run (20000)
   --quota-rounds N       rounds of the quota runs (1)
+  --bulk-clients L       floor-grpc,floor-rest,rest-single,rest-batch,grpc (all; bulk only)
   --sections L           latency,servers,bulk,quota (all)
   --clients L            floor-grpc,eeops-grpc,floor-rest,eeops-rest,google (all; latency only)
   --ops L                get,cancel (both; latency and servers)

@@ -552,7 +552,8 @@ impl<C: BulkCall> Driver<C> {
         if !self.out.is_empty() {
             return;
         }
-        let mut wake = self.deadline;
+        // (Past the deadline only calls in flight are left, and they end by it.)
+        let mut wake = self.deadline.filter(|d| *d > now);
         let mut earlier = |t: Instant| {
             wake = Some(wake.map_or(t, |w| w.min(t)));
         };
