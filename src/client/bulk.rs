@@ -6,8 +6,10 @@
 //! saying when to come back. [`Client::cancel_each_with`] and its siblings run the calls with
 //! an additive-increase, multiplicative-decrease (AIMD) limit on how many are in flight:
 //!
-//! * every success adds `1/limit` to the limit (about one more call in flight per round
-//!   trip), up to [`BulkOptions::max_concurrency`];
+//! * until the first sign of congestion every success adds one to the limit (it doubles
+//!   each round trip: TCP's slow start, so a server without a quota is soon driven at the
+//!   cap); after it, every success adds `1/limit` (about one more call in flight per round
+//!   trip); never above [`BulkOptions::max_concurrency`];
 //! * a `RESOURCE_EXHAUSTED` or `UNAVAILABLE` answer (or another failure the client's
 //!   [`RetryDecider`](super::RetryDecider) retries, or an attempt that timed out) halves it,
 //!   down to [`BulkOptions::min_concurrency`] — once per round: failures of calls sent before
@@ -457,6 +459,7 @@ impl Client {
             limit: start,
             floor,
             cap,
+            slow_start: true,
             generation: 0,
             paused_until: None,
             out,
@@ -509,6 +512,8 @@ struct Driver<C: BulkCall> {
     limit: f64,
     floor: f64,
     cap: f64,
+    /// No congestion seen yet: the limit grows by one per success.
+    slow_start: bool,
     /// Bumped at each decrease; a failure of a call sent before the last decrease does not
     /// decrease again.
     generation: u64,
@@ -706,7 +711,12 @@ impl<C: BulkCall> Driver<C> {
                 for (item, result) in results {
                     match result {
                         Ok(v) => {
-                            self.limit = (self.limit + 1.0 / self.limit.max(1.0)).min(self.cap);
+                            let step = if self.slow_start {
+                                1.0
+                            } else {
+                                1.0 / self.limit.max(1.0)
+                            };
+                            self.limit = (self.limit + step).min(self.cap);
                             self.finish(item.index, item.name, Ok(v));
                         }
                         Err(e) => self.failed(item, e, flight.generation, now),
@@ -752,6 +762,7 @@ impl<C: BulkCall> Driver<C> {
             self.finish(item.index, item.name, result);
             return;
         }
+        self.slow_start = false;
         if generation == self.generation {
             self.limit = (self.limit / 2.0).max(self.floor);
             self.generation += 1;
