@@ -12,7 +12,7 @@ use eeops::client::{BulkOptions, Client, Transport};
 use futures::StreamExt as _;
 
 use crate::Options;
-use crate::clients::{Caller, cancel_all_raw};
+use crate::clients::{Caller, cancel_all_raw, cancel_all_raw_pool};
 use crate::report::{median, print_checks};
 use crate::servers::Child;
 
@@ -153,6 +153,8 @@ pub async fn quota(options: &Options, child: &mut Child) -> Result<(), String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Who {
     FloorGrpc,
+    /// The tonic floor over [`POOL_CONNECTIONS`] connections.
+    FloorGrpcPool,
     FloorRest,
     Eeops(Path),
 }
@@ -161,6 +163,7 @@ impl Who {
     fn key(self) -> &'static str {
         match self {
             Who::FloorGrpc => "floor-grpc",
+            Who::FloorGrpcPool => "floor-grpc-pool",
             Who::FloorRest => "floor-rest",
             Who::Eeops(Path::RestSingle) => "rest-single",
             Who::Eeops(Path::RestBatch) => "rest-batch",
@@ -171,14 +174,19 @@ impl Who {
     fn label(self) -> &'static str {
         match self {
             Who::FloorGrpc => "floor: tonic client, shared queue",
+            Who::FloorGrpcPool => "floor: 4 tonic clients (4 connections), shared queue",
             Who::FloorRest => "floor: reqwest, shared queue",
             Who::Eeops(p) => p.label(),
         }
     }
 }
 
-const WHO: [Who; 5] = [
+/// Connections of the pooled tonic floor.
+const POOL_CONNECTIONS: usize = 4;
+
+const WHO: [Who; 6] = [
     Who::FloorGrpc,
+    Who::FloorGrpcPool,
     Who::FloorRest,
     Who::Eeops(Path::RestSingle),
     Who::Eeops(Path::RestBatch),
@@ -205,6 +213,15 @@ pub async fn unlimited(options: &Options, child: &mut Child) -> Result<(), Strin
                 // Fresh, running operations every time (seeding replaces the earlier ones).
                 let names = child.seed("B", n).await?;
                 let (secs, failed) = match who {
+                    Who::FloorGrpcPool => {
+                        let mut callers = Vec::with_capacity(POOL_CONNECTIONS);
+                        for _ in 0..POOL_CONNECTIONS {
+                            callers.push(Caller::tonic(child.emulator).await?);
+                        }
+                        let (elapsed, errors) =
+                            cancel_all_raw_pool(&callers, Arc::new(names), concurrency).await;
+                        (elapsed.as_secs_f64(), errors)
+                    }
                     Who::FloorGrpc | Who::FloorRest => {
                         let caller = if who == Who::FloorGrpc {
                             Caller::tonic(child.emulator).await?

@@ -55,8 +55,8 @@ pub struct Options {
     pub quota_bulk: usize,
     /// Rounds of the quota section.
     pub quota_rounds: usize,
-    /// Which clients the bulk section runs (`floor-grpc`, `floor-rest`, `rest-single`,
-    /// `rest-batch`, `grpc`), e.g. to count one's instructions.
+    /// Which clients the bulk section runs (`floor-grpc`, `floor-grpc-pool`, `floor-rest`,
+    /// `rest-single`, `rest-batch`, `grpc`), e.g. to count one's instructions.
     pub bulk_clients: Vec<String>,
     /// Which clients the latency section runs (`floor-grpc`, `eeops-grpc`, `floor-rest`,
     /// `eeops-rest`, `google`), e.g. to profile one.
@@ -132,7 +132,7 @@ impl Options {
             bulk_clients: get(
                 "--bulk-clients",
                 "EEOPS_BENCH_BULK_CLIENTS",
-                "floor-grpc,floor-rest,rest-single,rest-batch,grpc",
+                "floor-grpc,floor-grpc-pool,floor-rest,rest-single,rest-batch,grpc",
             )
             .split(',')
             .map(|s| s.trim().to_owned())
@@ -228,7 +228,8 @@ USAGE: cargo run --release -p eeops-bench -- [FLAGS]
   --rate-limit R         the quota section's emulator limit, requests/s per project (2000)
   --quota-bulk N         operations per quota run (20000)
   --quota-rounds N       rounds of the quota runs (1)
-  --bulk-clients L       floor-grpc,floor-rest,rest-single,rest-batch,grpc (all; bulk only)
+  --bulk-clients L       floor-grpc,floor-grpc-pool,floor-rest,rest-single,rest-batch,grpc
+                         (all; bulk only)
   --sections L           latency,servers,bulk,quota (all)
   --clients L            floor-grpc,eeops-grpc,floor-rest,eeops-rest,google (all; latency only)
   --ops L                get,cancel (both; latency and servers)
