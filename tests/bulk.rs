@@ -591,3 +591,40 @@ async fn at_the_deadline_every_name_ends_with_its_last_error() {
     assert!(names.iter().all(|n| emu.effects(n).cancels_applied == 0));
     handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_cap_bounds_the_calls_in_flight() {
+    // Every call takes 5 ms at the server, which counts the requests it is handling.
+    let emu = Emulator::new(config().with_latency(Duration::from_millis(5)));
+    let names = tasks(&emu, 120);
+    let current = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (c, m) = (Arc::clone(&current), Arc::clone(&most));
+    let app = server::router(emu.clone()).layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let (c, m) = (Arc::clone(&c), Arc::clone(&m));
+            async move {
+                let now = c.fetch_add(1, Ordering::SeqCst) + 1;
+                m.fetch_max(now, Ordering::SeqCst);
+                let resp = next.run(req).await;
+                c.fetch_sub(1, Ordering::SeqCst);
+                resp
+            }
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    for path in [Path::RestSingle, Path::Grpc] {
+        most.store(0, Ordering::SeqCst);
+        let client = client(addr, path.transport()).await;
+        let results: Vec<_> = client
+            .cancel_each_with(&names, path.options().with_max_concurrency(8))
+            .collect()
+            .await;
+        assert!(results.iter().all(|(_, _, r)| r.is_ok()), "{path:?}");
+        let most = most.load(Ordering::SeqCst);
+        assert!((2..=8).contains(&most), "{path:?}: {most} at once");
+    }
+    server.abort();
+}
