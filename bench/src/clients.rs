@@ -373,10 +373,23 @@ pub async fn cancel_all_raw(
     names: Arc<Vec<String>>,
     concurrency: usize,
 ) -> (Duration, usize) {
+    cancel_all_raw_pool(std::slice::from_ref(caller), names, concurrency).await
+}
+
+/// [`cancel_all_raw`] with the workers spread round-robin over several callers (e.g. tonic
+/// clients on connections of their own).
+pub async fn cancel_all_raw_pool(
+    callers: &[Caller],
+    names: Arc<Vec<String>>,
+    concurrency: usize,
+) -> (Duration, usize) {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(concurrency);
-    for _ in 0..concurrency {
+    for worker in 0..concurrency {
+        let Some(caller) = callers.get(worker % callers.len().max(1)) else {
+            break;
+        };
         let mut caller = caller.clone();
         let names = Arc::clone(&names);
         let next = Arc::clone(&next);

@@ -1,5 +1,5 @@
 //! eeops-bench: eeops' clients against the raw transports under them, Google's Rust SDK
-//! (`google-cloud-longrunning`), bulk cancel against the emulator's capacity, and the
+//! (`google-cloud-longrunning`), bulk cancel with and without a request quota, and the
 //! emulator against bare servers, all in one run. See `BENCHMARKS.md` at the repository root.
 //!
 //! The servers run in a child process (this same binary, `eeops-bench serve`), so the
@@ -10,14 +10,17 @@
 //! cargo run --release -p eeops-bench -- [--secs 0.25] [--warmup 0.05] [--rounds 9]
 //!     [--bulk-rounds 3]
 //!     [--pool 1000] [--bulk 10000] [--bulk-concurrency 16,64,256]
-//!     [--concurrency 1,64] [--sections latency,servers,bulk]
+//!     [--concurrency 1,64] [--rate-limit 2000] [--quota-bulk 20000] [--quota-rounds 1]
+//!     [--sections latency,servers,bulk,quota]
 //! ```
 //!
 //! Every flag can also be set from the environment: `EEOPS_BENCH_SECS`, `EEOPS_BENCH_WARMUP`,
 //! `EEOPS_BENCH_ROUNDS`, `EEOPS_BENCH_BULK_ROUNDS`, `EEOPS_BENCH_POOL`, `EEOPS_BENCH_BULK`,
-//! `EEOPS_BENCH_BULK_CONCURRENCY`, `EEOPS_BENCH_CONCURRENCY`, `EEOPS_BENCH_SECTIONS`.
+//! `EEOPS_BENCH_BULK_CONCURRENCY`, `EEOPS_BENCH_CONCURRENCY`, `EEOPS_BENCH_RATE_LIMIT`,
+//! `EEOPS_BENCH_QUOTA_BULK`, `EEOPS_BENCH_QUOTA_ROUNDS`, `EEOPS_BENCH_SECTIONS`.
 
 mod alloc;
+mod bulk;
 mod clients;
 mod report;
 mod servers;
@@ -44,8 +47,17 @@ pub struct Options {
     pub bulk_concurrency: Vec<usize>,
     /// Concurrencies of the latency and server runs.
     pub concurrency: Vec<usize>,
-    /// Which sections run: `latency`, `servers`, `bulk`.
+    /// Which sections run: `latency`, `servers`, `bulk`, `quota`.
     pub sections: Vec<String>,
+    /// The quota section's emulator rate limit, requests per second per project.
+    pub rate_limit: f64,
+    /// Operations cancelled by one run of the quota section.
+    pub quota_bulk: usize,
+    /// Rounds of the quota section.
+    pub quota_rounds: usize,
+    /// Which clients the bulk section runs (`floor-grpc`, `floor-grpc-pool`, `floor-rest`,
+    /// `rest-single`, `rest-batch`, `grpc`), e.g. to count one's instructions.
+    pub bulk_clients: Vec<String>,
     /// Which clients the latency section runs (`floor-grpc`, `eeops-grpc`, `floor-rest`,
     /// `eeops-rest`, `google`), e.g. to profile one.
     pub clients: Vec<String>,
@@ -104,10 +116,35 @@ impl Options {
                 get("--concurrency", "EEOPS_BENCH_CONCURRENCY", "1,64"),
                 "--concurrency",
             )?,
-            sections: get("--sections", "EEOPS_BENCH_SECTIONS", "latency,servers,bulk")
-                .split(',')
-                .map(|s| s.trim().to_owned())
-                .collect(),
+            rate_limit: get("--rate-limit", "EEOPS_BENCH_RATE_LIMIT", "2000")
+                .parse::<f64>()
+                .ok()
+                .filter(|r| r.is_finite() && *r > 0.0)
+                .ok_or("--rate-limit: expected a positive number of requests per second")?,
+            quota_bulk: count(
+                get("--quota-bulk", "EEOPS_BENCH_QUOTA_BULK", "20000"),
+                "--quota-bulk",
+            )?,
+            quota_rounds: count(
+                get("--quota-rounds", "EEOPS_BENCH_QUOTA_ROUNDS", "1"),
+                "--quota-rounds",
+            )?,
+            bulk_clients: get(
+                "--bulk-clients",
+                "EEOPS_BENCH_BULK_CLIENTS",
+                "floor-grpc,floor-grpc-pool,floor-rest,rest-single,rest-batch,grpc",
+            )
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .collect(),
+            sections: get(
+                "--sections",
+                "EEOPS_BENCH_SECTIONS",
+                "latency,servers,bulk,quota",
+            )
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .collect(),
             clients: get(
                 "--clients",
                 "EEOPS_BENCH_CLIENTS",
@@ -161,7 +198,7 @@ fn main() -> ExitCode {
         }
     };
     let result = if serve {
-        runtime.block_on(servers::serve_child(options.pool))
+        runtime.block_on(servers::serve_child(options.pool, options.rate_limit))
     } else {
         runtime.block_on(report::run(options))
     };
@@ -188,7 +225,12 @@ USAGE: cargo run --release -p eeops-bench -- [FLAGS]
   --bulk N               operations per bulk cancel (10000)
   --bulk-concurrency L   concurrencies of bulk cancel (16,64,256)
   --concurrency L        concurrencies of the latency and server runs (1,64)
-  --sections L           latency,servers,bulk (all)
+  --rate-limit R         the quota section's emulator limit, requests/s per project (2000)
+  --quota-bulk N         operations per quota run (20000)
+  --quota-rounds N       rounds of the quota runs (1)
+  --bulk-clients L       floor-grpc,floor-grpc-pool,floor-rest,rest-single,rest-batch,grpc
+                         (all; bulk only)
+  --sections L           latency,servers,bulk,quota (all)
   --clients L            floor-grpc,eeops-grpc,floor-rest,eeops-rest,google (all; latency only)
   --ops L                get,cancel (both; latency and servers)
 

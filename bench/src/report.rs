@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::Options;
-use crate::clients::{Caller, Op, Sample, Who, cancel_all_raw, run_calls};
+use crate::clients::{Caller, Op, Sample, Who, run_calls};
 use crate::servers::{self, Child, POOL};
 
 /// The medians of one configuration over the rounds.
@@ -20,7 +20,7 @@ struct Summary {
     errors: usize,
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub fn median(mut values: Vec<f64>) -> f64 {
     if values.is_empty() {
         return 0.0;
     }
@@ -91,7 +91,7 @@ const OPS: [Op; 2] = [Op::Get, Op::Cancel];
 pub async fn run(options: Options) -> Result<(), String> {
     let started = Instant::now();
     eprintln!("eeops-bench: {options:?}");
-    let mut child = Child::start(options.pool).await?;
+    let mut child = Child::start(options.pool, options.rate_limit).await?;
     println!("# eeops-bench\n");
     println!("Machine: {}.  ", machine());
     println!(
@@ -112,7 +112,10 @@ pub async fn run(options: Options) -> Result<(), String> {
         servers(&options, &child).await?;
     }
     if options.runs("bulk") {
-        bulk(&options, &mut child).await?;
+        crate::bulk::unlimited(&options, &mut child).await?;
+    }
+    if options.runs("quota") {
+        crate::bulk::quota(&options, &mut child).await?;
     }
     let server_peak = child.peak_kib().await.unwrap_or(0);
     child.stop().await;
@@ -236,7 +239,7 @@ async fn latency(options: &Options, child: &Child) -> Result<(), String> {
     Ok(())
 }
 
-fn print_checks(checks: &[(String, bool, &str)]) {
+pub fn print_checks(checks: &[(String, bool, &str)]) {
     for (what, ok, target) in checks {
         println!(
             "- {} {what} (target {target})",
@@ -379,126 +382,6 @@ async fn servers(options: &Options, child: &Child) -> Result<(), String> {
                         ));
                     }
                 }
-            }
-        }
-    }
-    println!();
-    print_checks(&checks);
-    Ok(())
-}
-
-/// How a bulk run cancels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BulkWho {
-    RawGrpc,
-    RawRest,
-    EeopsGrpc,
-    EeopsRest,
-}
-
-impl BulkWho {
-    fn label(self) -> &'static str {
-        match self {
-            BulkWho::RawGrpc => "floor: tonic client, shared queue",
-            BulkWho::RawRest => "floor: reqwest, shared queue",
-            BulkWho::EeopsGrpc => "eeops gRPC cancel_many",
-            BulkWho::EeopsRest => "eeops REST cancel_many",
-        }
-    }
-}
-
-const BULK: [BulkWho; 4] = [
-    BulkWho::RawGrpc,
-    BulkWho::RawRest,
-    BulkWho::EeopsGrpc,
-    BulkWho::EeopsRest,
-];
-
-async fn bulk(options: &Options, child: &mut Child) -> Result<(), String> {
-    let mut results: BTreeMap<(usize, usize), Vec<f64>> = BTreeMap::new();
-    for round in 0..options.bulk_rounds {
-        for &concurrency in &options.bulk_concurrency {
-            for (index, who) in BULK.into_iter().enumerate() {
-                eprintln!(
-                    "bulk round {}/{}: c={concurrency} {}",
-                    round + 1,
-                    options.bulk_rounds,
-                    who.label()
-                );
-                // Fresh, running operations every time (seeding replaces the earlier ones).
-                let names = Arc::new(child.seed("B", options.bulk).await?);
-                let (elapsed, errors) = match who {
-                    BulkWho::RawGrpc | BulkWho::RawRest => {
-                        let caller = if who == BulkWho::RawGrpc {
-                            Caller::tonic(child.emulator).await?
-                        } else {
-                            Caller::reqwest(child.emulator)?
-                        };
-                        cancel_all_raw(&caller, names, concurrency).await
-                    }
-                    _ => {
-                        let w = if who == BulkWho::EeopsGrpc {
-                            Who::EeopsGrpc
-                        } else {
-                            Who::EeopsRest
-                        };
-                        let Caller::Eeops(client) = Caller::build(w, child.emulator).await? else {
-                            return Err("not an eeops client".into());
-                        };
-                        let started = Instant::now();
-                        let outcome = client.cancel_many(names.iter(), concurrency).await;
-                        let failed = outcome.iter().filter(|(_, r)| r.is_err()).count();
-                        (started.elapsed(), failed)
-                    }
-                };
-                if errors > 0 {
-                    eprintln!("  ! {}: {errors} of {} failed", who.label(), options.bulk);
-                }
-                results
-                    .entry((concurrency, index))
-                    .or_default()
-                    .push(options.bulk as f64 / elapsed.max(Duration::from_nanos(1)).as_secs_f64());
-            }
-        }
-    }
-    let rate = |concurrency: usize, index: usize| {
-        median(
-            results
-                .get(&(concurrency, index))
-                .cloned()
-                .unwrap_or_default(),
-        )
-    };
-    let capacity = options
-        .bulk_concurrency
-        .iter()
-        .flat_map(|&c| [rate(c, 0), rate(c, 1)])
-        .fold(0.0, f64::max);
-
-    println!("## Bulk cancel of {} operations\n", options.bulk);
-    println!(
-        "Each run cancels {} fresh, running emulator operations once. The emulator's capacity is \
-         the best cancel rate of the floor clients at any concurrency: {capacity:.0} cancels/s.\n",
-        options.bulk
-    );
-    println!("| concurrency | client | cancels/s | / capacity |");
-    println!("|---:|---|---:|---:|");
-    let mut checks = Vec::new();
-    for &concurrency in &options.bulk_concurrency {
-        for (index, who) in BULK.into_iter().enumerate() {
-            let r = rate(concurrency, index);
-            let share = r / capacity.max(1e-9);
-            println!("| {concurrency} | {} | {r:.0} | {share:.3} |", who.label());
-            if matches!(who, BulkWho::EeopsGrpc | BulkWho::EeopsRest) {
-                checks.push((
-                    format!(
-                        "{} c={concurrency}: {:.0}% of the emulator's capacity",
-                        who.label(),
-                        share * 100.0
-                    ),
-                    share >= 0.8,
-                    ">= 80%",
-                ));
             }
         }
     }

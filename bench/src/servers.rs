@@ -99,10 +99,17 @@ impl Operations for Fixed {
 /// stdin closes.
 ///
 /// Commands: `seed PREFIX N` (N Earth Engine operations, running, replacing any of the same
-/// name), `gseed PREFIX N` (the same with generic names), `hwm` (peak RSS in KiB). Each
+/// name), `gseed PREFIX N` (the same with generic names), `qseed PREFIX N` (the first, on
+/// the emulator with a quota), `hwm` (peak RSS in KiB). Each
 /// answer is one line.
-pub async fn serve_child(pool: usize) -> Result<(), String> {
+pub async fn serve_child(pool: usize, rate_limit: f64) -> Result<(), String> {
     let emu = Emulator::new(EmulatorConfig::default().with_manual_clock(true));
+    // The same emulator with a request quota, for the quota section.
+    let limited = Emulator::new(
+        EmulatorConfig::default()
+            .with_manual_clock(true)
+            .with_rate_limit(Some(rate_limit)),
+    );
     seed(&emu, POOL, pool, false);
     seed(&emu, POOL, pool, true);
     let sample = ee_names(POOL, 1).remove(0);
@@ -118,6 +125,9 @@ pub async fn serve_child(pool: usize) -> Result<(), String> {
         .await
         .map_err(io)?;
     let trivial = eeops::server::serve(fixed.clone(), any(0))
+        .await
+        .map_err(io)?;
+    let quota = eeops::server::serve(limited.clone(), any(0))
         .await
         .map_err(io)?;
 
@@ -161,9 +171,10 @@ pub async fn serve_child(pool: usize) -> Result<(), String> {
 
     let mut out = tokio::io::stdout();
     let hello = format!(
-        "emulator {}\ntrivial {}\nbare-tonic {bare_tonic}\nbare-axum {bare_axum}\nready\n",
+        "emulator {}\ntrivial {}\nquota {}\nbare-tonic {bare_tonic}\nbare-axum {bare_axum}\nready\n",
         emulator.local_addr(),
-        trivial.local_addr()
+        trivial.local_addr(),
+        quota.local_addr()
     );
     out.write_all(hello.as_bytes()).await.map_err(io)?;
     out.flush().await.map_err(io)?;
@@ -179,6 +190,13 @@ pub async fn serve_child(pool: usize) -> Result<(), String> {
                 }
                 Err(_) => format!("error: bad count `{n}`"),
             },
+            ["qseed", prefix, n] => match n.parse::<usize>() {
+                Ok(n) => {
+                    seed(&limited, prefix, n, false);
+                    "ok".to_owned()
+                }
+                Err(_) => format!("error: bad count `{n}`"),
+            },
             ["hwm"] => eeops_bench_hwm(),
             _ => format!("error: unknown command `{line}`"),
         };
@@ -189,6 +207,7 @@ pub async fn serve_child(pool: usize) -> Result<(), String> {
     }
     emulator.shutdown().await;
     trivial.shutdown().await;
+    quota.shutdown().await;
     Ok(())
 }
 
@@ -218,6 +237,8 @@ pub struct Child {
     pub emulator: SocketAddr,
     /// The fixed-answer service, served by `eeops::server::serve`.
     pub trivial: SocketAddr,
+    /// The emulator with a request quota (`--rate-limit`).
+    pub quota: SocketAddr,
     /// The fixed-answer service on a bare tonic server (gRPC only).
     pub bare_tonic: SocketAddr,
     /// A bare axum server answering the same JSON (REST only).
@@ -226,12 +247,14 @@ pub struct Child {
 
 impl Child {
     /// Starts `eeops-bench serve` and reads the servers' addresses.
-    pub async fn start(pool: usize) -> Result<Child, String> {
+    pub async fn start(pool: usize, rate_limit: f64) -> Result<Child, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut process = tokio::process::Command::new(exe)
             .arg("serve")
             .arg("--pool")
             .arg(pool.to_string())
+            .arg("--rate-limit")
+            .arg(rate_limit.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -259,6 +282,7 @@ impl Child {
         Ok(Child {
             emulator: addr("emulator")?,
             trivial: addr("trivial")?,
+            quota: addr("quota")?,
             bare_tonic: addr("bare-tonic")?,
             bare_axum: addr("bare-axum")?,
             process,
@@ -289,6 +313,13 @@ impl Child {
     /// their names.
     pub async fn seed(&mut self, prefix: &str, n: usize) -> Result<Vec<String>, String> {
         self.command(&format!("seed {prefix} {n}")).await?;
+        Ok(ee_names(prefix, n))
+    }
+
+    /// (Re)creates `n` running operations on the emulator with a quota, and returns their
+    /// names.
+    pub async fn quota_seed(&mut self, prefix: &str, n: usize) -> Result<Vec<String>, String> {
+        self.command(&format!("qseed {prefix} {n}")).await?;
         Ok(ee_names(prefix, n))
     }
 

@@ -57,6 +57,8 @@
 //! ```
 
 pub mod auth;
+mod batch;
+pub mod bulk;
 mod common;
 pub mod grpc;
 pub mod metadata;
@@ -74,6 +76,7 @@ use futures::stream::{self, Stream, StreamExt as _, TryStreamExt as _};
 use tokio::time::Instant;
 
 pub use auth::{CLOUD_PLATFORM_SCOPE, CredentialSource, EARTHENGINE_SCOPE};
+pub use bulk::{Bulk, BulkOptions, BulkProgress};
 pub use google_cloud_auth::credentials::Credentials;
 pub use metadata::{OperationExt, Outcome, RawValue};
 pub use retry::{DefaultRetryDecider, RetryDecider, RetryPolicy};
@@ -473,16 +476,21 @@ impl ClientBuilder {
         tracing::debug!("credentials: {}", auth.description());
         let credentials = auth.description().to_owned();
         let headers = RequestHeaders::new(self.user_agent.as_deref())?;
+        let mut rest_transport = None;
         let stub: Arc<dyn dynamic::Operations> = match self.transport {
-            Transport::Rest => Arc::new(rest::RestTransport::new(rest::RestConfig {
-                base: endpoint.base(),
-                api_version: self.api_version.clone(),
-                auth,
-                headers,
-                max_response_bytes: self.max_response_bytes,
-                connect_timeout: self.connect_timeout,
-                root_certificates: self.root_certificates.clone(),
-            })?),
+            Transport::Rest => {
+                let transport = rest::RestTransport::new(rest::RestConfig {
+                    base: endpoint.base(),
+                    api_version: self.api_version.clone(),
+                    auth,
+                    headers,
+                    max_response_bytes: self.max_response_bytes,
+                    connect_timeout: self.connect_timeout,
+                    root_certificates: self.root_certificates.clone(),
+                })?;
+                rest_transport = Some(transport.clone());
+                Arc::new(transport)
+            }
             Transport::Grpc => Arc::new(grpc::GrpcTransport::new(grpc::GrpcConfig {
                 endpoint: endpoint.clone(),
                 auth,
@@ -498,7 +506,11 @@ impl ClientBuilder {
             endpoint.base(),
             self.api_version
         );
-        Ok(self.finish(stub, description, credentials))
+        let mut client = self.finish(stub, description, credentials);
+        if let Some(inner) = Arc::get_mut(&mut client.inner) {
+            inner.rest = rest_transport;
+        }
+        Ok(client)
     }
 
     /// Builds a client over your own implementation of [`crate::stub::Operations`], with this
@@ -524,6 +536,7 @@ impl ClientBuilder {
                 wait_support: AtomicU8::new(WAIT_UNKNOWN),
                 description,
                 credentials,
+                rest: None,
             }),
         }
     }
@@ -723,6 +736,8 @@ struct Inner {
     wait_support: AtomicU8,
     description: String,
     credentials: String,
+    /// The REST transport when the client was built with it (for `/batch` in bulk calls).
+    rest: Option<rest::RestTransport>,
 }
 
 impl fmt::Debug for Client {
@@ -1082,7 +1097,8 @@ impl Client {
 
     /// Cancels many operations, at most `concurrency` at a time, and reports each: one entry
     /// per input name, in input order, none lost. Each name is validated on its own (a bad
-    /// one fails alone, without a request).
+    /// one fails alone, without a request). The concurrency adapts to the server below that
+    /// cap, and calls refused for quota are retried (see [`bulk`]).
     pub async fn cancel_many<I, S>(&self, names: I, concurrency: usize) -> Vec<(String, Result<()>)>
     where
         I: IntoIterator<Item = S>,
@@ -1102,7 +1118,9 @@ impl Client {
     ///
     /// A slow call does not hold back the others: as soon as one finishes, the next starts,
     /// which is why the outcomes come in completion order rather than input order (see
-    /// [`cancel_many`](Self::cancel_many) for input order).
+    /// [`cancel_many`](Self::cancel_many) for input order). This is
+    /// [`cancel_each_with`](Self::cancel_each_with) with `concurrency` as the cap (and the
+    /// start), the other [`BulkOptions`] at their defaults.
     pub fn cancel_each<I, S>(
         &self,
         names: I,
@@ -1112,18 +1130,10 @@ impl Client {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let names: Vec<String> = names.into_iter().map(|n| n.as_ref().to_owned()).collect();
-        let client = self.clone();
-        stream::iter(names.into_iter().enumerate())
-            .map(move |(index, name)| {
-                let client = client.clone();
-                async move {
-                    let result = client.cancel(&name).await;
-                    (index, name, result)
-                }
-            })
-            .buffer_unordered(concurrency.max(1))
-            .boxed()
+        let options = BulkOptions::default()
+            .with_max_concurrency(concurrency)
+            .with_initial_concurrency(concurrency);
+        self.cancel_each_with(names, options).boxed()
     }
 }
 

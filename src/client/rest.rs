@@ -60,18 +60,20 @@ pub(crate) fn router() -> Result<&'static Router> {
 /// stub) from [`Client::stub`](super::Client::stub).
 #[derive(Debug, Clone)]
 pub struct RestTransport {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
-struct Inner {
-    http: reqwest::Client,
+pub(super) struct Inner {
+    pub(super) http: reqwest::Client,
     /// Scheme, authority and optional path prefix, without a trailing `/`.
-    base: String,
-    api_version: String,
-    auth: Auth,
-    headers: RequestHeaders,
-    max_response_bytes: usize,
+    pub(super) base: String,
+    pub(super) api_version: String,
+    pub(super) auth: Auth,
+    pub(super) headers: RequestHeaders,
+    pub(super) max_response_bytes: usize,
+    /// Whether the server has the batch endpoint (see `super::batch`).
+    pub(super) batch_support: std::sync::atomic::AtomicU8,
 }
 
 pub(crate) struct RestConfig {
@@ -120,6 +122,7 @@ impl RestTransport {
                 auth: config.auth,
                 headers: config.headers,
                 max_response_bytes: config.max_response_bytes,
+                batch_support: std::sync::atomic::AtomicU8::new(0),
             }),
         })
     }
@@ -274,31 +277,7 @@ impl RestTransport {
     {
         let (status, content_type, body) =
             self.send(method, request, routing_name, options).await?;
-        if !(200..300).contains(&status) {
-            return Err(decode_error_body(method, status, &content_type, &body));
-        }
-        check_json(method, status, &content_type, &body)?;
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(Error::decode_http(
-                format!(
-                    "{}: HTTP {status} with an empty body (content-type `{content_type}`); expected a {}",
-                    method.name(),
-                    Resp::default().descriptor().full_name()
-                ),
-                status,
-            ));
-        }
-        json::decode_response::<Resp>(&body).map_err(|e| {
-            Error::decode_http(
-                format!(
-                    "{}: HTTP {status}, content-type `{content_type}`: {}; body starts: {}",
-                    method.name(),
-                    e.message(),
-                    excerpt(&body)
-                ),
-                status,
-            )
-        })
+        decode_message(method, status, &content_type, &body)
     }
 
     async fn call_empty<Req: RestRequest>(
@@ -310,25 +289,72 @@ impl RestTransport {
     ) -> Result<()> {
         let (status, content_type, body) =
             self.send(method, request, routing_name, options).await?;
-        if !(200..300).contains(&status) {
-            return Err(decode_error_body(method, status, &content_type, &body));
-        }
-        // `{}` is the usual answer; an empty body (e.g. 204) is fine too.
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(());
-        }
-        check_json(method, status, &content_type, &body)?;
-        match serde_json::from_slice::<Json>(&body) {
-            Ok(Json::Object(_)) => Ok(()),
-            _ => Err(Error::decode_http(
-                format!(
-                    "{}: HTTP {status}, content-type `{content_type}`: expected a JSON object; body starts: {}",
-                    method.name(),
-                    excerpt(&body)
-                ),
-                status,
-            )),
-        }
+        decode_empty(method, status, &content_type, &body)
+    }
+}
+
+/// Reads the answer of a call that returns a message (also each part of a batch).
+pub(crate) fn decode_message<Resp>(
+    method: OperationsMethod,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+) -> Result<Resp>
+where
+    Resp: ReflectMessage + TypedJson,
+{
+    if !(200..300).contains(&status) {
+        return Err(decode_error_body(method, status, content_type, body));
+    }
+    check_json(method, status, content_type, body)?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::decode_http(
+            format!(
+                "{}: HTTP {status} with an empty body (content-type `{content_type}`); expected a {}",
+                method.name(),
+                Resp::default().descriptor().full_name()
+            ),
+            status,
+        ));
+    }
+    json::decode_response::<Resp>(body).map_err(|e| {
+        Error::decode_http(
+            format!(
+                "{}: HTTP {status}, content-type `{content_type}`: {}; body starts: {}",
+                method.name(),
+                e.message(),
+                excerpt(body)
+            ),
+            status,
+        )
+    })
+}
+
+/// Reads the answer of a call that returns `Empty` (also each part of a batch).
+pub(crate) fn decode_empty(
+    method: OperationsMethod,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+) -> Result<()> {
+    if !(200..300).contains(&status) {
+        return Err(decode_error_body(method, status, content_type, body));
+    }
+    // `{}` is the usual answer; an empty body (e.g. 204) is fine too.
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    check_json(method, status, content_type, body)?;
+    match serde_json::from_slice::<Json>(body) {
+        Ok(Json::Object(_)) => Ok(()),
+        _ => Err(Error::decode_http(
+            format!(
+                "{}: HTTP {status}, content-type `{content_type}`: expected a JSON object; body starts: {}",
+                method.name(),
+                excerpt(body)
+            ),
+            status,
+        )),
     }
 }
 
@@ -428,7 +454,7 @@ fn transcode_error(method: OperationsMethod, e: TranscodeError) -> Error {
     }
 }
 
-fn reqwest_error(method: OperationsMethod, e: reqwest::Error) -> Error {
+pub(super) fn reqwest_error(method: OperationsMethod, e: reqwest::Error) -> Error {
     // reqwest's messages name the URL; that has the operation name but never credentials.
     if e.is_timeout() {
         Error::timeout(format!("{} got no answer in time", method.name())).caused_by(e)
@@ -441,7 +467,7 @@ fn reqwest_error(method: OperationsMethod, e: reqwest::Error) -> Error {
     }
 }
 
-async fn read_limited(
+pub(super) async fn read_limited(
     method: OperationsMethod,
     mut response: reqwest::Response,
     limit: usize,

@@ -234,6 +234,9 @@ pub async fn cancel(g: &Global, a: CancelArgs) -> Result<u8, Failure> {
     }
     let names = resolve_all(&c, &a.names)?;
     let confirm = a.confirm.then(|| confirm_wait(g));
+    if confirm.is_none() && names.len() > 1 {
+        return cancel_named_in_bulk(g, &c, &names, usize::from(a.concurrency)).await;
+    }
     // Concurrently, reported in input order as each is known.
     let mut reports = futures::stream::iter(names)
         .map(|name| {
@@ -248,6 +251,55 @@ pub async fn cancel(g: &Global, a: CancelArgs) -> Result<u8, Failure> {
     let mut code = exit::OK;
     while let Some((name, report)) = reports.next().await {
         code = code.max(print_cancel(g, &name, &report));
+    }
+    Ok(code)
+}
+
+/// Several named cancels without `--confirm`: the client's adaptive bulk calls (REST batches
+/// where the server has them, at the pace its quota allows), first reading every operation so
+/// that finished ones are reported as such, then cancelling the others; reported in input order.
+async fn cancel_named_in_bulk(
+    g: &Global,
+    c: &Client,
+    names: &[String],
+    concurrency: usize,
+) -> Result<u8, Failure> {
+    let read = crate::bulk::run(
+        c.get_each_with(names, crate::bulk::options(concurrency)),
+        names.len(),
+        "read",
+    )
+    .await;
+    let mut reports: Vec<Option<CancelReport>> = Vec::with_capacity(names.len());
+    let mut to_cancel = Vec::new();
+    for (i, (_, result)) in read.into_iter().enumerate() {
+        reports.push(match result {
+            Ok(op) if op.done => Some((CancelResult::already(&op), Some(op), None)),
+            Ok(_) => {
+                to_cancel.push(i);
+                None
+            }
+            Err(e) => Some((error_result(&e), None, Some(e))),
+        });
+    }
+    let pending: Vec<&str> = to_cancel.iter().map(|&i| names[i].as_str()).collect();
+    let sent = crate::bulk::run(
+        c.cancel_each_with(&pending, crate::bulk::options(concurrency)),
+        pending.len(),
+        "cancel requests sent",
+    )
+    .await;
+    for (&i, (_, result)) in to_cancel.iter().zip(sent) {
+        reports[i] = Some(match result {
+            Ok(()) => (CancelResult::Requested, None, None),
+            Err(e) => (error_result(&e), None, Some(e)),
+        });
+    }
+    let mut code = exit::OK;
+    for (name, report) in names.iter().zip(reports) {
+        if let Some(report) = report {
+            code = code.max(print_cancel(g, name, &report));
+        }
     }
     Ok(code)
 }
@@ -286,6 +338,27 @@ async fn cancel_all(
         return Ok(exit::OK);
     }
     let names: Vec<String> = ops.into_iter().map(|op| op.name).collect();
+    if !a.confirm {
+        // Cancel requests only: the adaptive bulk call (REST batches where the server has
+        // them), with the current rate on the bar.
+        let sent = crate::bulk::run(
+            c.cancel_each_with(&names, crate::bulk::options(usize::from(a.concurrency))),
+            names.len(),
+            "cancel requests sent",
+        )
+        .await;
+        let results = sent
+            .into_iter()
+            .map(|(name, result)| match result {
+                Ok(()) => (name, (CancelResult::Requested, None, None)),
+                Err(e) => {
+                    errln!("error: {}: {}", clean(&name), describe(&e, Some("cancel")));
+                    (name, (error_result(&e), None, Some(e)))
+                }
+            })
+            .collect();
+        return Ok(summarize_all(g, &what, results));
+    }
     let template = if a.confirm {
         "{bar:40.cyan/blue} {pos}/{len} outcomes known {msg}"
     } else {
@@ -315,9 +388,18 @@ async fn cancel_all(
             .await;
     bar.finish_and_clear();
     results.sort_by_key(|(i, _, _)| *i);
+    let results = results
+        .into_iter()
+        .map(|(_, name, report)| (name, report))
+        .collect();
+    Ok(summarize_all(g, &what, results))
+}
+
+/// Prints `cancel --all`'s results (JSON lines, then a summary on stderr); the exit code.
+fn summarize_all(g: &Global, what: &str, results: Vec<(String, CancelReport)>) -> u8 {
     let mut counts = std::collections::BTreeMap::new();
     let mut code = exit::OK;
-    for (_, name, (r, op, e)) in &results {
+    for (name, (r, op, e)) in &results {
         *counts.entry(*r).or_insert(0usize) += 1;
         if g.output == OutputFormat::Json {
             print_json(&cancel_json(name, *r, op.as_ref(), e.as_ref()));
@@ -333,7 +415,7 @@ async fn cancel_all(
         .map(|(r, n)| format!("{n} {}", r.label()))
         .collect();
     errln!("{what}: {}", summary.join(", "));
-    Ok(code)
+    code
 }
 
 /// Asks a yes/no question on the terminal; refuses to guess when there is none.

@@ -116,6 +116,24 @@ pub struct EmulatorArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// Requests per second each project may send; over it, calls answer RESOURCE_EXHAUSTED
+    /// (HTTP 429) with RetryInfo and QuotaFailure details. Default: no limit.
+    #[arg(long, value_parser = parse_rate)]
+    pub rate_limit: Option<f64>,
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid rate `{text}`: expected requests per second, e.g. 2000"))?;
+    if rate.is_finite() && rate > 0.0 {
+        Ok(rate)
+    } else {
+        Err(format!(
+            "invalid rate `{text}`: it must be a positive number"
+        ))
+    }
 }
 
 impl EmulatorArgs {
@@ -132,6 +150,7 @@ impl EmulatorArgs {
             .with_max_wait(self.max_wait)
             .with_cancel_delay(self.cancel_delay)
             .with_rng_seed(self.rng_seed)
+            .with_rate_limit(self.rate_limit)
     }
 
     /// The server configuration these flags describe (reads the TLS files, if any).
@@ -359,8 +378,18 @@ pub async fn get(g: &Global, a: NamesArgs) -> Result<u8, Failure> {
     let names = resolve_all(&c, &a.names)?;
     let mut code = exit::OK;
     let mut shown = 0;
-    for name in &names {
-        match c.get(name).await {
+    let results = if names.len() > 1 {
+        let bulk = c.get_each_with(&names, crate::bulk::options(usize::from(CONCURRENCY)));
+        crate::bulk::run(bulk, names.len(), "read").await
+    } else {
+        let mut one = Vec::new();
+        for name in &names {
+            one.push((name.clone(), c.get(name).await));
+        }
+        one
+    };
+    for (name, result) in results {
+        match result {
             Ok(op) => match g.output {
                 OutputFormat::Json => print_json(&operation_json(&op)),
                 OutputFormat::Table => {
@@ -372,7 +401,7 @@ pub async fn get(g: &Global, a: NamesArgs) -> Result<u8, Failure> {
                 }
             },
             Err(e) => {
-                report_error(g, name, &e, None);
+                report_error(g, &name, &e, None);
                 code = code.max(exit_code(&e));
             }
         }
@@ -385,8 +414,19 @@ pub async fn delete(g: &Global, a: NamesArgs) -> Result<u8, Failure> {
     let c = client(g).await?;
     let names = resolve_all(&c, &a.names)?;
     let mut code = exit::OK;
-    for name in &names {
-        match c.delete(name).await {
+    let results = if names.len() > 1 {
+        let bulk = c.delete_each_with(&names, crate::bulk::options(usize::from(CONCURRENCY)));
+        crate::bulk::run(bulk, names.len(), "deleted").await
+    } else {
+        let mut one = Vec::new();
+        for name in &names {
+            one.push((name.clone(), c.delete(name).await));
+        }
+        one
+    };
+    for (name, result) in results {
+        let name = name.as_str();
+        match result {
             Ok(()) => match g.output {
                 OutputFormat::Json => {
                     print_json(&serde_json::json!({"name": name, "result": "deleted"}))

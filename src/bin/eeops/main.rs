@@ -28,6 +28,7 @@ macro_rules! errln {
     };
 }
 
+mod bulk;
 mod cancel;
 mod commands;
 mod demo;
@@ -181,7 +182,7 @@ enum Command {
     /// Delete finished operations (deleting does not cancel).
     Delete(commands::NamesArgs),
     /// Run the local Earth Engine emulator (gRPC and REST on one port).
-    Emulator(commands::EmulatorArgs),
+    Emulator(Box<commands::EmulatorArgs>),
     /// Run the emulator in-process and show eeops at work: list, cancel over REST and gRPC,
     /// wait. Needs no account.
     Demo(demo::DemoArgs),
@@ -483,7 +484,7 @@ fn main() -> ExitCode {
             Command::Cancel(a) => cancel::cancel(g, a).await,
             Command::Wait(a) => wait::wait(g, a).await,
             Command::Delete(a) => commands::delete(g, a).await,
-            Command::Emulator(a) => commands::emulator(a).await,
+            Command::Emulator(a) => commands::emulator(*a).await,
             Command::Demo(a) => demo::run(a).await,
             Command::Completions(a) => {
                 let mut script = Vec::new();

@@ -57,6 +57,7 @@ use crate::pb::google::longrunning::{Operation, operation};
 use crate::pb::google::rpc::{Code, Status};
 
 mod filter;
+mod quota;
 mod run;
 mod seed;
 mod service;
@@ -114,6 +115,11 @@ pub struct EmulatorConfig {
     pub max_wait: Duration,
     /// Emulated time between an accepted cancel (state CANCELLING) and the end (CANCELLED).
     pub cancel_delay: Duration,
+    /// Requests per second each project may send (a token bucket; see the `quota` module's
+    /// source): over it, calls answer RESOURCE_EXHAUSTED (HTTP 429) with RetryInfo and
+    /// QuotaFailure details. `None` (the default): no limit. A value that is not a positive
+    /// number also means no limit (with a warning).
+    pub rate_limit: Option<f64>,
 }
 
 impl Default for EmulatorConfig {
@@ -130,6 +136,7 @@ impl Default for EmulatorConfig {
             rng_seed: 0x00ee_0b5e_ed00,
             max_wait: Duration::from_secs(60),
             cancel_delay: Duration::from_millis(500),
+            rate_limit: None,
         }
     }
 }
@@ -170,6 +177,8 @@ impl EmulatorConfig {
         with_max_wait => max_wait: Duration;
         /// Sets [`cancel_delay`](Self::cancel_delay).
         with_cancel_delay => cancel_delay: Duration;
+        /// Sets [`rate_limit`](Self::rate_limit).
+        with_rate_limit => rate_limit: Option<f64>;
     }
 }
 
@@ -369,6 +378,7 @@ struct Store {
 struct Inner {
     config: EmulatorConfig,
     state: Mutex<Store>,
+    quotas: Option<quota::Quotas>,
 }
 
 /// The in-memory Earth Engine operations service (see the [module docs](self)). Cheap to
@@ -469,6 +479,7 @@ impl Emulator {
         };
         let emu = Self {
             inner: Arc::new(Inner {
+                quotas: quota::Quotas::new(config.rate_limit),
                 config,
                 state: Mutex::new(state),
             }),

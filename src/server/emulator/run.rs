@@ -113,6 +113,9 @@ pub async fn run(
     config: EmulatorConfig,
     options: RunOptions,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    if let Some(rate) = config.rate_limit {
+        super::quota::check_rate(rate)?;
+    }
     let rng_seed = config.rng_seed;
     let emulator = Emulator::new(config);
     if let Some(path) = &options.seed {

@@ -107,9 +107,12 @@ fn decode_token(token: &str, fp: u32) -> Result<u64, Status> {
 }
 
 impl Emulator {
-    /// Latency, then maybe a fault: `Before` answers at once; `After` is answered after the
-    /// effect.
-    async fn enter(&self) -> Result<Fault, Status> {
+    /// The rate limit (for the project of `name`), latency, then maybe a fault: `Before`
+    /// answers at once; `After` is answered after the effect.
+    async fn enter(&self, name: &str) -> Result<Fault, Status> {
+        if let Some(quotas) = &self.inner.quotas {
+            quotas.admit(name)?;
+        }
         let config = &self.inner.config;
         if !config.latency.is_zero() {
             tokio::time::sleep(config.latency).await;
@@ -289,7 +292,7 @@ impl Operations for Emulator {
         &self,
         request: Request<ListOperationsRequest>,
     ) -> Result<Response<ListOperationsResponse>, Status> {
-        let fault = self.enter().await?;
+        let fault = self.enter(&request.get_ref().name).await?;
         let list = self.do_list(request.get_ref())?;
         Self::leave(fault, list)
     }
@@ -298,7 +301,7 @@ impl Operations for Emulator {
         &self,
         request: Request<GetOperationRequest>,
     ) -> Result<Response<Operation>, Status> {
-        let fault = self.enter().await?;
+        let fault = self.enter(&request.get_ref().name).await?;
         let name = &request.get_ref().name;
         check_name(name)?;
         let op = self.operation(name).ok_or_else(|| not_found(name))?;
@@ -309,7 +312,7 @@ impl Operations for Emulator {
         &self,
         request: Request<DeleteOperationRequest>,
     ) -> Result<Response<()>, Status> {
-        let fault = self.enter().await?;
+        let fault = self.enter(&request.get_ref().name).await?;
         self.do_delete(&request.get_ref().name)?;
         Self::leave(fault, ())
     }
@@ -318,7 +321,7 @@ impl Operations for Emulator {
         &self,
         request: Request<CancelOperationRequest>,
     ) -> Result<Response<()>, Status> {
-        let fault = self.enter().await?;
+        let fault = self.enter(&request.get_ref().name).await?;
         self.do_cancel(&request.get_ref().name)?;
         Self::leave(fault, ())
     }
@@ -327,7 +330,7 @@ impl Operations for Emulator {
         &self,
         request: Request<WaitOperationRequest>,
     ) -> Result<Response<Operation>, Status> {
-        let fault = self.enter().await?;
+        let fault = self.enter(&request.get_ref().name).await?;
         let op = self.do_wait(request.get_ref()).await?;
         Self::leave(fault, op)
     }
