@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use eeops::pb::google::earthengine::v1::OperationMetadata;
 use eeops::pb::google::earthengine::v1::operation_metadata::State;
 use eeops::pb::google::longrunning::{
-    CancelOperationRequest, GetOperationRequest, ListOperationsRequest, Operation,
-    WaitOperationRequest, operation,
+    CancelOperationRequest, DeleteOperationRequest, GetOperationRequest, ListOperationsRequest,
+    Operation, WaitOperationRequest, operation,
 };
 use eeops::server::emulator::{EmulatorConfig, TaskSpec};
 use futures::StreamExt as _;
@@ -575,11 +575,192 @@ async fn task_ids_look_like_earth_engine_ids() {
         assert_eq!(id.len(), 24);
         assert!(
             id.bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+                .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)),
             "{id}"
         );
         counter.fetch_add(1, Ordering::Relaxed);
     }
     assert_eq!(fx.emu.len(), 50);
+    fx.handle.shutdown().await;
+}
+
+/// Delete removes the record of an operation that is not done, over both transports, and does
+/// not stop its work: get answers NOT_FOUND, list omits it, wait ends NOT_FOUND, and the effect
+/// counters show it ran on to its end.
+#[tokio::test]
+async fn delete_of_a_running_operation_removes_the_record_not_the_work() {
+    let fx = Fixture::manual().await;
+    let mut grpc = fx.grpc().await;
+    let running = |i: u64| {
+        TaskSpec::default()
+            .with_start_running(true)
+            .with_work(Duration::from_secs(10 + i))
+    };
+    let via_grpc = fx.emu.start_task("p", running(0));
+    let via_rest = fx.emu.start_task("p", running(1));
+    let pending = fx
+        .emu
+        .start_task("p", TaskSpec::default().with_queue(Duration::from_secs(5)));
+    let kept = fx.emu.start_task("p", running(2));
+    fx.emu.advance(Duration::from_secs(2));
+
+    // A wait in flight on the gRPC one ends NOT_FOUND once it is deleted.
+    let waiter = {
+        let mut grpc = grpc.clone();
+        let name = via_grpc.clone();
+        tokio::spawn(async move {
+            grpc.wait_operation(WaitOperationRequest {
+                name,
+                timeout: Some(prost_types::Duration {
+                    seconds: 30,
+                    nanos: 0,
+                }),
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    grpc.delete_operation(DeleteOperationRequest {
+        name: via_grpc.clone(),
+    })
+    .await
+    .unwrap();
+    let (status, body) = fx
+        .rest(fx.http.delete(fx.url(&format!("/v1/{via_rest}"))))
+        .await;
+    assert_eq!((status, &body), (200, &serde_json::json!({})));
+    let (status, body) = fx
+        .rest(fx.http.delete(fx.url(&format!("/v1/{pending}"))))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let err = waiter.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound, "{err:?}");
+    for name in [&via_grpc, &via_rest, &pending] {
+        let err = grpc
+            .get_operation(GetOperationRequest { name: name.clone() })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::NotFound);
+        let (status, _) = fx.get(&format!("/v1/{name}")).await;
+        assert_eq!(status, 404);
+        // A second delete finds nothing.
+        let (status, _) = fx
+            .rest(fx.http.delete(fx.url(&format!("/v1/{name}"))))
+            .await;
+        assert_eq!(status, 404);
+        assert!(fx.emu.operation(name).is_none());
+        let effects = fx.emu.effects(name);
+        assert_eq!((effects.deletes_applied, effects.completions), (1, 0));
+    }
+    let (status, list) = fx.get("/v1/projects/p/operations").await;
+    assert_eq!(status, 200);
+    let listed: Vec<&str> = list["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, vec![kept.as_str()]);
+
+    // Not cancelled: the work runs on to its end, unseen.
+    fx.emu.advance(Duration::from_secs(60));
+    for name in [&via_grpc, &via_rest, &pending] {
+        let effects = fx.emu.effects(name);
+        assert_eq!(
+            (
+                effects.cancels_applied,
+                effects.completions,
+                effects.deletes_applied
+            ),
+            (0, 1, 1),
+            "{name}"
+        );
+    }
+    assert_eq!(fx.emu.names(), vec![kept.clone()]);
+    fx.handle.shutdown().await;
+}
+
+/// A retried task shows attempt 2 with its stages started again, and EECU-seconds appear only
+/// on SUCCEEDED; `type` is always there.
+#[tokio::test]
+async fn retries_eecu_and_type() {
+    let fx = Fixture::manual().await;
+    let retried = fx.emu.start_task(
+        "p",
+        TaskSpec::default()
+            .with_start_running(true)
+            .with_work(Duration::from_secs(10))
+            .with_retries(1)
+            .with_script_uri("https://example.invalid/script")
+            .with_destination_uris(vec!["gs://bucket/out".into()]),
+    );
+    let failing = fx.emu.start_task(
+        "p",
+        TaskSpec::default()
+            .with_start_running(true)
+            .with_work(Duration::from_secs(4))
+            .with_outcome(eeops::server::emulator::TaskOutcome::Fail),
+    );
+    let cancelled = fx
+        .emu
+        .start_task("p", TaskSpec::default().with_start_running(true));
+    fx.emu.advance(Duration::from_secs(3));
+    let (_, op) = fx.get(&format!("/v1/{retried}")).await;
+    assert_eq!(op["metadata"]["attempt"], 1);
+    assert_eq!(
+        op["metadata"]["scriptUri"],
+        "https://example.invalid/script"
+    );
+    assert_eq!(op["metadata"]["destinationUris"][0], "gs://bucket/out");
+    assert_eq!(op["metadata"]["type"], "EXPORT_IMAGE");
+    assert!(
+        op["metadata"].get("batchEecuUsageSeconds").is_none(),
+        "{op}"
+    );
+    // int64 is a string in proto3 JSON.
+    let units = |op: &serde_json::Value| -> i64 {
+        op["metadata"]["stages"][0]["completeWorkUnits"]
+            .as_str()
+            .unwrap_or("0")
+            .parse()
+            .unwrap()
+    };
+    let first_units = units(&op);
+    assert!(first_units > 0, "{op}");
+
+    fx.emu.advance(Duration::from_secs(3)); // 6 s: the first attempt failed at 5 s
+    let (_, op) = fx.get(&format!("/v1/{retried}")).await;
+    assert_eq!(op["metadata"]["state"], "RUNNING");
+    assert_eq!(op["metadata"]["attempt"], 2, "{op}");
+    assert!(units(&op) < first_units, "stages start again: {op}");
+    let (status, _) = fx.post(&format!("/v1/{cancelled}:cancel"), "{}").await;
+    assert_eq!(status, 200);
+
+    fx.emu.advance(Duration::from_secs(20));
+    let (_, op) = fx.get(&format!("/v1/{retried}")).await;
+    assert_eq!(op["metadata"]["state"], "SUCCEEDED");
+    assert_eq!(op["metadata"]["attempt"], 2);
+    assert!(op["metadata"]["batchEecuUsageSeconds"].as_f64().unwrap() > 0.0);
+    for name in [&failing, &cancelled] {
+        let (_, op) = fx.get(&format!("/v1/{name}")).await;
+        assert!(op["done"].as_bool().unwrap(), "{op}");
+        assert!(
+            op["metadata"].get("batchEecuUsageSeconds").is_none(),
+            "{op}"
+        );
+    }
+
+    // A seeded operation without a type still has one.
+    fx.emu
+        .seed_json(
+            r#"[{"name": "projects/p/operations/NOTYPE", "done": false,
+                 "metadata": {"@type": "type.googleapis.com/google.earthengine.v1.OperationMetadata",
+                              "state": "RUNNING"}}]"#,
+        )
+        .unwrap();
+    let (_, op) = fx.get("/v1/projects/p/operations/NOTYPE").await;
+    assert_eq!(op["metadata"]["type"], "EXPORT_IMAGE", "{op}");
     fx.handle.shutdown().await;
 }

@@ -3,8 +3,8 @@
 //! [`Emulator`] implements the generated `google.longrunning.Operations` server trait with
 //! Earth Engine's semantics, so [`crate::server::serve`] exposes it over gRPC and REST:
 //!
-//! * Operations are named `projects/{project}/operations/{ID}` with 24-character uppercase
-//!   ids, carry Earth Engine's `OperationMetadata` (packed as an `Any` of type
+//! * Operations are named `projects/{project}/operations/{ID}` with ids of 24 characters
+//!   of `[A-Z2-7]` (as Earth Engine's are), carry Earth Engine's `OperationMetadata` (packed as an `Any` of type
 //!   [`crate::pb::EE_METADATA_TYPE_URL`]) and move PENDING → RUNNING (progress, stages,
 //!   `startTime`/`updateTime` advancing) → SUCCEEDED (`response`: an `Any` of
 //!   `google.protobuf.Empty`) or FAILED (`error`), on a simulated clock.
@@ -14,13 +14,19 @@
 //!   finished operation changes nothing and answers OK; an unknown name answers NOT_FOUND.
 //!   All state lives under one lock, so a cancel racing a completion ends in exactly one
 //!   terminal state.
-//! * **Delete** removes a finished operation. Deleting an operation that is not done answers
-//!   FAILED_PRECONDITION (Earth Engine's delete does not cancel; cancel first).
+//! * **Delete** removes the record of any operation, done or not, and answers `{}`: get then
+//!   answers NOT_FOUND and list omits it. As Earth Engine documents, delete does not cancel:
+//!   the work of an unfinished operation goes on unseen (its [`EffectCounts`] still count its
+//!   completion).
 //! * **List** is newest first, one project at a time (`projects/p` or `projects/p/operations`;
 //!   `operations` lists every project), `pageSize` 50 by default and at most 500, with opaque
 //!   page tokens that hold the position in the insertion order (so inserts between pages
 //!   neither skip nor repeat anything), and a `filter` of equality tests on `done`,
-//!   `metadata.state` and `metadata.type` joined by `AND`.
+//!   `metadata.state` and `metadata.type` joined by `AND`. `returnPartialSuccess=true` answers
+//!   UNIMPLEMENTED (the operations proto's rule for services that document no support).
+//! * Metadata carries `type` always ([`DEFAULT_TASK_TYPE`] when a seed gives none), `attempt`
+//!   (2 and up after a retry, see [`TaskSpec::retries`]), `scriptUri` and `destinationUris`
+//!   when the task has them, and `batchEecuUsageSeconds` only once SUCCEEDED.
 //! * **Wait** blocks until the operation is done or the timeout (default and cap
 //!   [`EmulatorConfig::max_wait`], in wall-clock time) passes, and returns it either way.
 //!
@@ -56,235 +62,30 @@ use crate::pb::google::earthengine::v1::{OperationMetadata, OperationStage};
 use crate::pb::google::longrunning::{Operation, operation};
 use crate::pb::google::rpc::{Code, Status};
 
+mod config;
 mod filter;
 mod run;
 mod seed;
 mod service;
 
+pub use config::{
+    ConfigError, EmulatorConfig, MAX_DURATION, MAX_RETRIES, MAX_SPEED, MIN_SPEED, TaskOutcome,
+    TaskSpec, parse_probability, parse_speed,
+};
 pub use filter::Filter;
-pub use run::{RunOptions, parse_duration, run};
+pub use run::{MAX_DEMO_TASKS, RunOptions, parse_duration, parse_task_count, run};
 
 /// Type URL of the `response` of a succeeded emulated task.
 pub const EMPTY_TYPE_URL: &str = "type.googleapis.com/google.protobuf.Empty";
+
+/// The metadata `type` of an operation whose seed gives none (Google's clients index
+/// `metadata.type` without checking that it is there).
+pub const DEFAULT_TASK_TYPE: &str = "EXPORT_IMAGE";
 
 /// Default page size of list.
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 /// Largest page size list honours; larger requests are clamped to it.
 pub const MAX_PAGE_SIZE: usize = 500;
-
-/// The emulator's knobs. `Default` is a real-time emulator with no injected faults.
-///
-/// ```
-/// use std::time::Duration;
-/// use eeops::server::emulator::EmulatorConfig;
-///
-/// let config = EmulatorConfig::default()
-///     .with_manual_clock(true)
-///     .with_unavailable_rate(0.2)
-///     .with_rng_seed(7);
-/// assert!(config.manual_clock);
-/// assert_eq!(config.max_wait, Duration::from_secs(60));
-/// ```
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct EmulatorConfig {
-    /// Every cancel answers UNIMPLEMENTED (HTTP 501), as a server without cancel support does.
-    pub cancel_unsupported: bool,
-    /// Probability (0..=1) that an accepted cancel is ignored and the task completes
-    /// successfully anyway (its state shows CANCELLING until then).
-    pub complete_despite_cancel: f64,
-    /// Added (wall-clock) to every call before it is handled.
-    pub latency: Duration,
-    /// Probability (0..=1) that a call answers UNAVAILABLE (HTTP 503).
-    pub unavailable_rate: f64,
-    /// When set, half of the injected UNAVAILABLE answers come *after* the call's effect was
-    /// applied (a cancel or delete that happened although the caller saw an error), so retries
-    /// are exercised; otherwise they all come before anything is done.
-    pub unavailable_after_apply: bool,
-    /// Time moves only through [`Emulator::advance`]; otherwise it follows the wall clock.
-    pub manual_clock: bool,
-    /// Real-time mode: how often the background tick advances the operations.
-    pub tick: Duration,
-    /// How much simulated work one unit of emulated time does: 1.0 means a task with
-    /// `work = 10s` runs for 10 s; 2.0 means it runs for 5 s.
-    pub progress_per_tick: f64,
-    /// Seed of the random numbers (task ids, fault injection, despite-cancel rolls).
-    pub rng_seed: u64,
-    /// Default and largest timeout of wait.
-    pub max_wait: Duration,
-    /// Emulated time between an accepted cancel (state CANCELLING) and the end (CANCELLED).
-    pub cancel_delay: Duration,
-}
-
-impl Default for EmulatorConfig {
-    fn default() -> Self {
-        Self {
-            cancel_unsupported: false,
-            complete_despite_cancel: 0.0,
-            latency: Duration::ZERO,
-            unavailable_rate: 0.0,
-            unavailable_after_apply: false,
-            manual_clock: false,
-            tick: Duration::from_millis(100),
-            progress_per_tick: 1.0,
-            rng_seed: 0x00ee_0b5e_ed00,
-            max_wait: Duration::from_secs(60),
-            cancel_delay: Duration::from_millis(500),
-        }
-    }
-}
-
-macro_rules! setters {
-    ($($(#[$doc:meta])* $fn:ident => $field:ident: $ty:ty;)*) => {
-        $(
-            $(#[$doc])*
-            pub fn $fn(mut self, value: $ty) -> Self {
-                self.$field = value;
-                self
-            }
-        )*
-    };
-}
-
-impl EmulatorConfig {
-    setters! {
-        /// Sets [`cancel_unsupported`](Self::cancel_unsupported).
-        with_cancel_unsupported => cancel_unsupported: bool;
-        /// Sets [`complete_despite_cancel`](Self::complete_despite_cancel).
-        with_complete_despite_cancel => complete_despite_cancel: f64;
-        /// Sets [`latency`](Self::latency).
-        with_latency => latency: Duration;
-        /// Sets [`unavailable_rate`](Self::unavailable_rate).
-        with_unavailable_rate => unavailable_rate: f64;
-        /// Sets [`unavailable_after_apply`](Self::unavailable_after_apply).
-        with_unavailable_after_apply => unavailable_after_apply: bool;
-        /// Sets [`manual_clock`](Self::manual_clock).
-        with_manual_clock => manual_clock: bool;
-        /// Sets [`tick`](Self::tick).
-        with_tick => tick: Duration;
-        /// Sets [`progress_per_tick`](Self::progress_per_tick).
-        with_progress_per_tick => progress_per_tick: f64;
-        /// Sets [`rng_seed`](Self::rng_seed).
-        with_rng_seed => rng_seed: u64;
-        /// Sets [`max_wait`](Self::max_wait).
-        with_max_wait => max_wait: Duration;
-        /// Sets [`cancel_delay`](Self::cancel_delay).
-        with_cancel_delay => cancel_delay: Duration;
-    }
-}
-
-/// How an emulated task ends if it is not cancelled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum TaskOutcome {
-    /// SUCCEEDED, with a `response` (an `Any` of `google.protobuf.Empty`).
-    #[default]
-    Succeed,
-    /// FAILED, with an `error` ([`TaskSpec::failure_code`], [`TaskSpec::failure_message`]).
-    Fail,
-}
-
-/// What an emulated task does.
-///
-/// ```
-/// use std::time::Duration;
-/// use eeops::server::emulator::{TaskOutcome, TaskSpec};
-///
-/// let spec = TaskSpec::default()
-///     .with_task_type("EXPORT_FEATURES")
-///     .with_description("roads to Drive")
-///     .with_work(Duration::from_secs(30))
-///     .with_outcome(TaskOutcome::Fail)
-///     .with_start_running(true);
-/// assert_eq!(spec.task_type, "EXPORT_FEATURES");
-/// ```
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct TaskSpec {
-    /// The metadata `type`: `EXPORT_IMAGE`, `EXPORT_FEATURES`, `INGEST_IMAGE`, ...
-    pub task_type: String,
-    /// The metadata `description`.
-    pub description: String,
-    /// Simulated running time (scaled by [`EmulatorConfig::progress_per_tick`]).
-    pub work: Duration,
-    /// How the task ends if not cancelled.
-    pub outcome: TaskOutcome,
-    /// Start RUNNING at once; otherwise stay PENDING for [`queue`](Self::queue) first.
-    pub start_running: bool,
-    /// Emulated time spent PENDING when not [`start_running`](Self::start_running).
-    pub queue: Duration,
-    /// The metadata `priority` (Earth Engine's default is 100).
-    pub priority: i32,
-    /// The metadata `destinationUris`.
-    pub destination_uris: Vec<String>,
-    /// The error code of a failed task.
-    pub failure_code: Code,
-    /// The error message of a failed task.
-    pub failure_message: String,
-    /// The task id to use (a random Earth Engine-like id when `None`).
-    pub id: Option<String>,
-}
-
-impl Default for TaskSpec {
-    fn default() -> Self {
-        Self {
-            task_type: "EXPORT_IMAGE".into(),
-            description: "emulated task".into(),
-            work: Duration::from_secs(10),
-            outcome: TaskOutcome::Succeed,
-            start_running: false,
-            queue: Duration::from_secs(1),
-            priority: 100,
-            destination_uris: Vec::new(),
-            failure_code: Code::Internal,
-            failure_message: "Emulated task failure.".into(),
-            id: None,
-        }
-    }
-}
-
-impl TaskSpec {
-    setters! {
-        /// Sets [`work`](Self::work).
-        with_work => work: Duration;
-        /// Sets [`outcome`](Self::outcome).
-        with_outcome => outcome: TaskOutcome;
-        /// Sets [`start_running`](Self::start_running).
-        with_start_running => start_running: bool;
-        /// Sets [`queue`](Self::queue).
-        with_queue => queue: Duration;
-        /// Sets [`priority`](Self::priority).
-        with_priority => priority: i32;
-        /// Sets [`destination_uris`](Self::destination_uris).
-        with_destination_uris => destination_uris: Vec<String>;
-        /// Sets [`failure_code`](Self::failure_code).
-        with_failure_code => failure_code: Code;
-    }
-
-    /// Sets [`task_type`](Self::task_type).
-    pub fn with_task_type(mut self, value: impl Into<String>) -> Self {
-        self.task_type = value.into();
-        self
-    }
-
-    /// Sets [`description`](Self::description).
-    pub fn with_description(mut self, value: impl Into<String>) -> Self {
-        self.description = value.into();
-        self
-    }
-
-    /// Sets [`failure_message`](Self::failure_message).
-    pub fn with_failure_message(mut self, value: impl Into<String>) -> Self {
-        self.failure_message = value.into();
-        self
-    }
-
-    /// Sets [`id`](Self::id).
-    pub fn with_id(mut self, value: impl Into<String>) -> Self {
-        self.id = Some(value.into());
-        self
-    }
-}
 
 /// How many times each kind of effect was applied to one operation. They survive a delete, so
 /// a test can prove that a retried call did not apply its effect twice.
@@ -323,6 +124,8 @@ struct Entry {
     worked: Duration,
     queue_left: Duration,
     outcome: TaskOutcome,
+    /// Failing attempts still to come.
+    retries_left: u32,
     failure: (Code, String),
     cancel: Cancel,
     done_tx: watch::Sender<bool>,
@@ -338,11 +141,18 @@ impl Entry {
     }
 
     fn to_operation(&self) -> Operation {
+        let value = if self.meta.r#type.is_empty() {
+            let mut meta = self.meta.clone();
+            DEFAULT_TASK_TYPE.clone_into(&mut meta.r#type);
+            meta.encode_to_vec()
+        } else {
+            self.meta.encode_to_vec()
+        };
         Operation {
             name: self.name.clone(),
             metadata: Some(prost_types::Any {
                 type_url: crate::pb::EE_METADATA_TYPE_URL.to_owned(),
-                value: self.meta.encode_to_vec(),
+                value,
             }),
             done: self.done(),
             result: self.result.clone(),
@@ -358,6 +168,8 @@ struct Store {
     /// Wall-clock instant `now` was last caught up to (real-time mode).
     caught_up: Instant,
     ops: HashMap<String, Entry>,
+    /// Deleted operations whose work goes on until they end (for the effect counters).
+    ghosts: Vec<Entry>,
     /// Insertion order: seq -> name.
     order: BTreeMap<u64, String>,
     next_seq: u64,
@@ -451,17 +263,23 @@ fn stages_at(progress: f64) -> Vec<OperationStage> {
         .collect()
 }
 
-const ID_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+/// The characters of Earth Engine task ids (the base32 alphabet).
+const ID_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 impl Emulator {
     /// A new, empty emulator. In real-time mode, when called inside a tokio runtime, it starts
     /// a background tick (ended when the last clone is dropped); outside one, time still
     /// catches up on every call, but `wait` only wakes at its timeout.
+    ///
+    /// Knobs out of range are brought into it (see [`EmulatorConfig::validate`]; use
+    /// [`try_new`](Self::try_new) to have them refused instead).
     pub fn new(config: EmulatorConfig) -> Self {
+        let config = config.clamped();
         let state = Store {
             now: truncate_ms(SystemTime::now()),
             caught_up: Instant::now(),
             ops: HashMap::new(),
+            ghosts: Vec::new(),
             order: BTreeMap::new(),
             next_seq: 1,
             effects: HashMap::new(),
@@ -481,6 +299,21 @@ impl Emulator {
             rt.spawn(ticker(weak, tick));
         }
         emu
+    }
+
+    /// A new, empty emulator, if every knob of `config` is in range
+    /// ([`EmulatorConfig::validate`]).
+    ///
+    /// ```
+    /// use eeops::server::emulator::{Emulator, EmulatorConfig};
+    ///
+    /// let bad = EmulatorConfig::default().with_complete_despite_cancel(f64::INFINITY);
+    /// assert!(Emulator::try_new(bad).is_err());
+    /// assert!(Emulator::try_new(EmulatorConfig::default().with_manual_clock(true)).is_ok());
+    /// ```
+    pub fn try_new(config: EmulatorConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self::new(config))
     }
 
     /// The configuration.
@@ -507,10 +340,11 @@ impl Emulator {
         st
     }
 
-    /// Creates a task in `project` and returns its operation name.
+    /// Creates a task in `project` and returns its operation name. Durations and retries
+    /// beyond their limits are capped ([`TaskSpec::check`] tells them apart beforehand).
     pub fn start_task(&self, project: &str, spec: TaskSpec) -> String {
         let mut st = self.lock();
-        insert_task(&mut st, project, spec, None)
+        insert_task(&mut st, &self.inner.config, project, spec, None)
     }
 
     /// Creates a task outside any project, named `operations/{ID}`: the form of the proto's
@@ -528,7 +362,7 @@ impl Emulator {
     /// ```
     pub fn start_generic_task(&self, spec: TaskSpec) -> String {
         let mut st = self.lock();
-        insert_task(&mut st, GENERIC, spec, None)
+        insert_task(&mut st, &self.inner.config, GENERIC, spec, None)
     }
 
     /// Moves the emulated clock forward by `by`, advancing every operation (in real-time mode
@@ -592,7 +426,7 @@ impl Emulator {
         let mut st = self.lock();
         let n = items.len();
         for item in items {
-            seed::insert(&mut st, item);
+            seed::insert(&mut st, &self.inner.config, item);
         }
         Ok(n)
     }
@@ -604,8 +438,8 @@ impl Emulator {
     ///   runs on from its metadata's state and progress, with 10 s of work in all; or
     /// * a **task spec** (no `name`): `{"project", "id"?, "type"?, "description"?,
     ///   "state"?: PENDING|RUNNING|SUCCEEDED|FAILED|CANCELLED, "work"?: "30s", "queue"?: "1s",
-    ///   "outcome"?: "SUCCEED"|"FAIL", "progress"?: 0.5, "priority"?: 100,
-    ///   "destinationUris"?: [...], "error"?: {"code", "message"}}`.
+    ///   "outcome"?: "SUCCEED"|"FAIL", "progress"?: 0.5, "priority"?: 100, "retries"?: 1,
+    ///   "scriptUri"?: "...", "destinationUris"?: [...], "error"?: {"code", "message"}}`.
     pub fn seed_file(&self, path: &std::path::Path) -> Result<usize, SeedError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| SeedError(format!("cannot read {}: {e}", path.display())))?;
@@ -650,10 +484,15 @@ fn operation_name(project: &str, id: &str) -> String {
 /// Inserts a new task; `started` overrides the initial state (used by seeds).
 fn insert_task(
     st: &mut Store,
+    config: &EmulatorConfig,
     project: &str,
     spec: TaskSpec,
     seeded: Option<seed::Start>,
 ) -> String {
+    let mut spec = spec.clamped();
+    if config.retry_rate > 0.0 && st.rng.random_bool(config.retry_rate) {
+        spec.retries = (spec.retries + 1).min(config::MAX_RETRIES);
+    }
     let id = match spec.id.clone() {
         Some(id) => id,
         None => loop {
@@ -674,6 +513,7 @@ fn insert_task(
         update_time: Some(timestamp(now)),
         attempt: 1,
         destination_uris: spec.destination_uris.clone(),
+        script_uri: spec.script_uri.clone(),
         stages: stages_at(0.0),
         ..Default::default()
     };
@@ -698,6 +538,7 @@ fn insert_task(
             spec.queue
         },
         outcome: spec.outcome,
+        retries_left: spec.retries,
         failure: (spec.failure_code, spec.failure_message.clone()),
         cancel: Cancel::None,
         done_tx,
@@ -714,6 +555,14 @@ fn insert_task(
     name
 }
 
+/// The EECU-seconds a task reports once it succeeded: 1.7 per second of work, counting the
+/// half of the work each failed attempt before the last one did.
+fn eecu_seconds(work: Duration, attempt: i32) -> f64 {
+    let retried = f64::from(attempt.max(1) - 1);
+    let seconds = work.as_secs_f64() * (1.0 + retried / 2.0);
+    (seconds * 1.7 * 1000.0).round() / 1000.0
+}
+
 /// Ends an operation in its terminal state, once. Returns false if it was already done.
 fn finish(
     entry: &mut Entry,
@@ -728,8 +577,7 @@ fn finish(
         State::Succeeded => {
             entry.meta.progress = 1.0;
             entry.meta.stages = stages_at(1.0);
-            entry.meta.batch_eecu_usage_seconds =
-                (entry.work.as_secs_f64() * 1.7 * 1000.0).round() / 1000.0;
+            entry.meta.batch_eecu_usage_seconds = eecu_seconds(entry.work, entry.meta.attempt);
             operation::Result::Response(prost_types::Any {
                 type_url: EMPTY_TYPE_URL.to_owned(),
                 value: Vec::new(),
@@ -767,8 +615,17 @@ fn advance_locked(st: &mut Store, config: &EmulatorConfig, by: Duration) {
     } else {
         1.0
     };
-    let Store { ops, effects, .. } = st;
-    for entry in ops.values_mut().filter(|e| !e.done()) {
+    let Store {
+        ops,
+        ghosts,
+        effects,
+        ..
+    } = st;
+    for entry in ops
+        .values_mut()
+        .chain(ghosts.iter_mut())
+        .filter(|e| !e.done())
+    {
         let mut left = by;
         if let Cancel::Pending { left: cancel_left } = entry.cancel {
             if cancel_left <= left {
@@ -796,6 +653,13 @@ fn advance_locked(st: &mut Store, config: &EmulatorConfig, by: Duration) {
         let work = Duration::try_from_secs_f64(left.as_secs_f64() * speed).unwrap_or(Duration::MAX);
         entry.worked = entry.worked.saturating_add(work);
         entry.meta.update_time = Some(timestamp(now));
+        // A failing attempt ends halfway through the work; the next starts from nothing.
+        let half = entry.work / 2;
+        while entry.retries_left > 0 && entry.worked >= half {
+            entry.worked -= half;
+            entry.retries_left -= 1;
+            entry.meta.attempt += 1;
+        }
         if entry.worked >= entry.work {
             let end = match entry.outcome {
                 TaskOutcome::Succeed => State::Succeeded,
@@ -808,10 +672,7 @@ fn advance_locked(st: &mut Store, config: &EmulatorConfig, by: Duration) {
             // Whole per-mille steps keep the JSON short.
             entry.meta.progress = (progress * 1000.0).floor() / 1000.0;
             entry.meta.stages = stages_at(progress);
-            if entry.state() == State::Running {
-                entry.meta.batch_eecu_usage_seconds =
-                    (entry.worked.as_secs_f64() * 1.7 * 1000.0).round() / 1000.0;
-            }
         }
     }
+    ghosts.retain(|e| !e.done());
 }

@@ -66,7 +66,8 @@ impl RunOptions {
     }
 }
 
-/// Creates `n` demo tasks in `project`: assorted types and lengths, about one in five failing.
+/// Creates `n` demo tasks in `project`: assorted types and lengths, about one in five failing
+/// and one in ten retried once, each with a `scriptUri` and a `destinationUris` entry.
 pub fn add_demo_tasks(emulator: &Emulator, project: &str, n: usize, seed: u64) -> Vec<String> {
     const TYPES: &[&str] = &[
         "EXPORT_IMAGE",
@@ -80,9 +81,23 @@ pub fn add_demo_tasks(emulator: &Emulator, project: &str, n: usize, seed: u64) -
     (0..n)
         .map(|i| {
             let ty = TYPES[rng.random_range(0..TYPES.len())];
+            let file = format!("demo_{}_{}", ty.to_ascii_lowercase(), i + 1);
+            let destination = if ty.starts_with("INGEST") {
+                format!(
+                    "https://code.earthengine.google.com/?asset=projects/{project}/assets/{file}"
+                )
+            } else {
+                format!("https://console.cloud.google.com/storage/browser/eeops-demo/{file}")
+            };
             let spec = TaskSpec::default()
                 .with_task_type(ty)
                 .with_description(format!("demo {} #{}", ty.to_ascii_lowercase(), i + 1))
+                .with_script_uri(format!(
+                    "https://code.earthengine.google.com/eeops-demo/{:08x}",
+                    rng.random::<u32>()
+                ))
+                .with_destination_uris(vec![destination])
+                .with_retries(u32::from(rng.random_bool(0.1)))
                 .with_work(Duration::from_secs(rng.random_range(15..300)))
                 .with_queue(Duration::from_secs(rng.random_range(0..20)))
                 .with_start_running(rng.random_bool(0.5))
@@ -104,7 +119,14 @@ pub async fn run(
     options: RunOptions,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let rng_seed = config.rng_seed;
-    let emulator = Emulator::new(config);
+    let emulator = Emulator::try_new(config)?;
+    if options.demo_tasks > MAX_DEMO_TASKS {
+        return Err(format!(
+            "at most {MAX_DEMO_TASKS} demo tasks, not {}",
+            options.demo_tasks
+        )
+        .into());
+    }
     if let Some(path) = &options.seed {
         let n = emulator.seed_file(path)?;
         eprintln!("seeded {n} operations from {}", path.display());
@@ -127,7 +149,8 @@ pub async fn run(
     Ok(())
 }
 
-/// Parses a duration: `250ms`, `1.5s`, `2m`, `1h`, `30us`, or a plain number of seconds.
+/// Parses a duration: `250ms`, `1.5s`, `2m`, `1h`, `30us`, or a plain number of seconds; at
+/// most [`MAX_DURATION`](super::MAX_DURATION).
 ///
 /// ```
 /// use std::time::Duration;
@@ -135,6 +158,8 @@ pub async fn run(
 /// assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
 /// assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
 /// assert!(parse_duration("soon").is_err());
+/// assert!(parse_duration("9300000000000000000s").is_err());
+/// assert!(parse_duration("NaN").is_err());
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
@@ -154,5 +179,30 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => 3600.0,
         other => return Err(format!("unknown duration unit `{other}` in `{text}`")),
     };
-    Duration::try_from_secs_f64(n * scale).map_err(|e| format!("invalid duration `{text}`: {e}"))
+    let d = Duration::try_from_secs_f64(n * scale)
+        .map_err(|e| format!("invalid duration `{text}`: {e}"))?;
+    super::config::check_duration(d).map_err(|e| format!("duration `{text}` {e}"))
+}
+
+/// The most demo tasks [`RunOptions::demo_tasks`] may ask for.
+pub const MAX_DEMO_TASKS: usize = 10_000_000;
+
+/// Parses a number of demo tasks (a command-line value parser): a whole number up to
+/// [`MAX_DEMO_TASKS`].
+///
+/// ```
+/// use eeops::server::emulator::parse_task_count;
+/// assert_eq!(parse_task_count("1000000"), Ok(1_000_000));
+/// assert!(parse_task_count("-1").is_err());
+/// assert!(parse_task_count("100000000000").is_err());
+/// ```
+pub fn parse_task_count(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number"))?;
+    if n > MAX_DEMO_TASKS {
+        return Err(format!("at most {MAX_DEMO_TASKS} demo tasks, not {n}"));
+    }
+    Ok(n)
 }

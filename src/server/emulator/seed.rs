@@ -1,5 +1,6 @@
 //! Seed operations from JSON: Operations as proto3 JSON, or simpler task specs.
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value as Json;
@@ -52,11 +53,29 @@ pub(super) fn parse(text: &str) -> Result<Vec<Item>, SeedError> {
             ));
         }
     };
-    items
+    let items: Vec<Item> = items
         .into_iter()
         .enumerate()
         .map(|(i, item)| parse_item(item).map_err(|e| SeedError(format!("item {i}: {e}"))))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    // One name, one item: a second would silently replace the first.
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let name = match item {
+            Item::Operation { op, .. } => op.name.clone(),
+            Item::Task { project, spec, .. } => match &spec.id {
+                Some(id) => format!("projects/{project}/operations/{id}"),
+                None => continue,
+            },
+        };
+        if let Some(first) = seen.insert(name.clone(), i) {
+            return Err(SeedError(format!(
+                "items {first} and {i} both name `{}`",
+                super::service::short_name(&name)
+            )));
+        }
+    }
+    Ok(items)
 }
 
 fn parse_item(item: Json) -> Result<Item, String> {
@@ -91,6 +110,21 @@ fn parse_item(item: Json) -> Result<Item, String> {
     }
 
     let str_of = |key: &str| item.get(key).and_then(Json::as_str);
+    for key in [
+        "project",
+        "id",
+        "type",
+        "description",
+        "work",
+        "queue",
+        "scriptUri",
+    ] {
+        if let Some(v) = item.get(key)
+            && !v.is_string()
+        {
+            return Err(format!("`{key}` must be a string, not {v}"));
+        }
+    }
     let project = str_of("project")
         .ok_or("a task spec needs `project` (or give a full Operation with `name`)")?
         .to_owned();
@@ -105,13 +139,25 @@ fn parse_item(item: Json) -> Result<Item, String> {
         v.clone_into(&mut spec.description);
     }
     if let Some(v) = str_of("work") {
-        spec.work = super::parse_duration(v)?;
+        spec.work = super::parse_duration(v).map_err(|e| format!("`work`: {e}"))?;
     }
     if let Some(v) = str_of("queue") {
-        spec.queue = super::parse_duration(v)?;
+        spec.queue = super::parse_duration(v).map_err(|e| format!("`queue`: {e}"))?;
     }
-    if let Some(v) = item.get("priority").and_then(Json::as_i64) {
-        spec.priority = i32::try_from(v).map_err(|_| "priority out of range")?;
+    if let Some(v) = item.get("priority") {
+        spec.priority = v
+            .as_i64()
+            .and_then(|p| i32::try_from(p).ok())
+            .ok_or_else(|| format!("`priority` must be a whole number (32 bits), not {v}"))?;
+    }
+    if let Some(v) = str_of("scriptUri") {
+        v.clone_into(&mut spec.script_uri);
+    }
+    if let Some(v) = item.get("retries") {
+        spec.retries = v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| format!("`retries` must be a whole number >= 0, not {v}"))?;
     }
     if let Some(Json::Array(uris)) = item.get("destinationUris") {
         spec.destination_uris = uris
@@ -147,11 +193,14 @@ fn parse_item(item: Json) -> Result<Item, String> {
         spec.failure_code = Code::try_from(e.code).unwrap_or(Code::Internal);
         spec.failure_message.clone_from(&e.message);
     }
-    let progress = item
-        .get("progress")
-        .and_then(Json::as_f64)
-        .unwrap_or(0.0)
-        .clamp(0.0, 1.0);
+    let progress = match item.get("progress") {
+        None => 0.0,
+        Some(v) => v
+            .as_f64()
+            .filter(|p| (0.0..=1.0).contains(p))
+            .ok_or_else(|| format!("`progress` must be a number from 0 to 1, not {v}"))?,
+    };
+    spec.check(&project)?;
     Ok(Item::Task {
         project,
         spec: Box::new(spec),
@@ -163,14 +212,14 @@ fn parse_item(item: Json) -> Result<Item, String> {
     })
 }
 
-pub(super) fn insert(st: &mut Store, item: Item) {
+pub(super) fn insert(st: &mut Store, config: &super::EmulatorConfig, item: Item) {
     match item {
         Item::Task {
             project,
             spec,
             start,
         } => {
-            insert_task(st, &project, *spec, Some(start));
+            insert_task(st, config, &project, *spec, Some(start));
         }
         Item::Operation { project, op, meta } => {
             let id = op
@@ -205,7 +254,7 @@ pub(super) fn insert(st: &mut Store, item: Item) {
                 id: Some(id),
                 ..TaskSpec::default()
             };
-            let name = insert_task(st, &project, spec, Some(start));
+            let name = insert_task(st, config, &project, spec, Some(start));
             // Keep the given metadata and result exactly, under the emulator's bookkeeping.
             if let Some(entry) = st.ops.get_mut(&name) {
                 let computed_state = entry.meta.state;

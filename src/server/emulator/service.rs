@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use rand::Rng as _;
+use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use super::filter::Filter;
@@ -22,8 +23,24 @@ enum Fault {
     After,
 }
 
+/// `name` as error messages quote it: whole up to 100 characters, otherwise its first 60 and
+/// last 20 characters around an ellipsis (a 16 KiB name must not make a 16 KiB error, which
+/// some gRPC clients refuse as too large metadata).
+pub(crate) fn short_name(name: &str) -> std::borrow::Cow<'_, str> {
+    const WHOLE: usize = 100;
+    const HEAD: usize = 60;
+    const TAIL: usize = 20;
+    let count = name.chars().count();
+    if count <= WHOLE {
+        return name.into();
+    }
+    let head: String = name.chars().take(HEAD).collect();
+    let tail: String = name.chars().skip(count - TAIL).collect();
+    format!("{head}…{tail} ({} bytes)", name.len()).into()
+}
+
 fn not_found(name: &str) -> Status {
-    Status::not_found(format!("Operation {name} not found."))
+    Status::not_found(format!("Operation {} not found.", short_name(name)))
 }
 
 fn unavailable(when: &str) -> Status {
@@ -46,7 +63,14 @@ fn check_name(name: &str) -> Result<(), Status> {
     }
     name.parse::<crate::name::OperationName>()
         .map(|_| ())
-        .map_err(|e| Status::invalid_argument(e.to_string()))
+        .map_err(|e| {
+            Status::invalid_argument(format!(
+                "invalid operation name `{}`: expected {}; {}",
+                short_name(name),
+                crate::name::EXPECTED_FORM,
+                e.problem()
+            ))
+        })
 }
 
 /// The project a list covers: `projects/p`, `projects/p/operations`; `None` (every project)
@@ -58,13 +82,15 @@ fn list_scope(name: &str) -> Result<Option<String>, Status> {
     }
     let rest = trimmed.strip_prefix("projects/").ok_or_else(|| {
         Status::invalid_argument(format!(
-            "invalid list name `{name}`: expected projects/{{project}}"
+            "invalid list name `{}`: expected projects/{{project}}",
+            short_name(name)
         ))
     })?;
     let project = rest.strip_suffix("/operations").unwrap_or(rest);
     if project.is_empty() || project.contains('/') {
         return Err(Status::invalid_argument(format!(
-            "invalid list name `{name}`: expected projects/{{project}}"
+            "invalid list name `{}`: expected projects/{{project}}",
+            short_name(name)
         )));
     }
     Ok(Some(project.to_owned()))
@@ -92,7 +118,8 @@ fn encode_token(seq: u64, fp: u32) -> String {
 fn decode_token(token: &str, fp: u32) -> Result<u64, Status> {
     let bad = || {
         Status::invalid_argument(format!(
-            "invalid page token `{token}` (tokens are only valid for the list they came from)"
+            "invalid page token `{}` (tokens are only valid for the list they came from)",
+            short_name(token)
         ))
     };
     if token.len() != 24 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -180,23 +207,28 @@ impl Emulator {
     fn do_delete(&self, name: &str) -> Result<(), Status> {
         check_name(name)?;
         let mut st = self.lock();
-        let entry = st.ops.get(name).ok_or_else(|| not_found(name))?;
-        if !entry.done() {
-            return Err(Status::failed_precondition(format!(
-                "Operation {name} is not done; delete does not cancel: cancel it first."
-            )));
-        }
-        let seq = entry.seq;
-        st.ops.remove(name);
-        st.order.remove(&seq);
+        let mut entry = st.ops.remove(name).ok_or_else(|| not_found(name))?;
+        st.order.remove(&entry.seq);
         st.effects
             .entry(name.to_owned())
             .or_default()
             .deletes_applied += 1;
+        if !entry.done() {
+            // Delete does not cancel: the work goes on unseen. Waiters are told (their
+            // channel closes) and find the operation gone.
+            entry.done_tx = watch::channel(false).0;
+            st.ghosts.push(entry);
+        }
         Ok(())
     }
 
     fn do_list(&self, req: &ListOperationsRequest) -> Result<ListOperationsResponse, Status> {
+        if req.return_partial_success {
+            return Err(Status::unimplemented(
+                "returnPartialSuccess is not supported: Earth Engine documents no partial \
+                 success for list (the operations proto's rule), and every project is reachable.",
+            ));
+        }
         let scope = list_scope(&req.name)?;
         let filter = Filter::parse(&req.filter).map_err(Status::invalid_argument)?;
         let page_size = match req.page_size {
@@ -344,6 +376,25 @@ mod tests {
         assert_eq!(decode_token(&t, fp).unwrap(), 42);
         assert!(decode_token(&t, fingerprint(Some("q"), "done = true")).is_err());
         assert!(decode_token("garbage", fp).is_err());
+    }
+
+    #[test]
+    fn long_names_are_shortened_in_errors() {
+        assert_eq!(
+            short_name("projects/p/operations/X"),
+            "projects/p/operations/X"
+        );
+        let long = format!("projects/p/operations/{}END", "é".repeat(16 * 1024));
+        let short = short_name(&long);
+        assert!(short.starts_with("projects/p/operations/é"), "{short}");
+        assert!(short.contains("…") && short.contains("éEND ("), "{short}");
+        assert!(short.chars().count() < 120, "{short}");
+        let status = not_found(&long);
+        assert!(status.message().len() < 300);
+        let status =
+            check_name(&format!("projects/p/operations/{}/", "x".repeat(20_000))).unwrap_err();
+        assert!(status.message().len() < 400, "{}", status.message());
+        assert!(status.message().contains("empty segment"));
     }
 
     #[test]
