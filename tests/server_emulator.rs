@@ -764,3 +764,99 @@ async fn retries_eecu_and_type() {
     assert_eq!(op["metadata"]["type"], "EXPORT_IMAGE", "{op}");
     fx.handle.shutdown().await;
 }
+
+/// `max_running`: at most N operations of a project run at once, the rest wait PENDING and
+/// start as slots free, highest priority first, then oldest; projects do not share slots; a
+/// cancelled waiting task never starts; a deleted running one keeps its slot until its end.
+#[tokio::test]
+async fn queueing_keeps_at_most_n_running_per_project() {
+    let fx = Fixture::start(
+        EmulatorConfig::default()
+            .with_manual_clock(true)
+            .with_max_running(2)
+            .with_cancel_delay(Duration::ZERO),
+    )
+    .await;
+    let task = |priority: i32| {
+        TaskSpec::default()
+            .with_start_running(true)
+            .with_work(Duration::from_secs(10))
+            .with_priority(priority)
+    };
+    // q: 8 tasks; two of high priority created last.
+    let mut q: Vec<String> = (0..6).map(|_| fx.emu.start_task("q", task(100))).collect();
+    q.push(fx.emu.start_task("q", task(500)));
+    q.push(fx.emu.start_task("q", task(500)));
+    let r: Vec<String> = (0..3).map(|_| fx.emu.start_task("r", task(100))).collect();
+    let mut grpc = fx.grpc().await;
+    let lister = grpc.clone();
+    let running = |project: &'static str| {
+        let mut grpc = lister.clone();
+        async move {
+            let list = grpc
+                .list_operations(ListOperationsRequest {
+                    name: format!("projects/{project}"),
+                    filter: "metadata.state = RUNNING".into(),
+                    page_size: 500,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            let mut names: Vec<String> = list.operations.into_iter().map(|o| o.name).collect();
+            names.sort();
+            names
+        }
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(running("q").await, sorted(q[..2].to_vec()));
+    assert_eq!(running("r").await, sorted(r[..2].to_vec()));
+    let (_, op) = fx.get(&format!("/v1/{}", q[2])).await;
+    assert_eq!(op["metadata"]["state"], "PENDING", "{op}");
+    assert!(op["metadata"].get("startTime").is_none(), "{op}");
+
+    // A waiting task cancelled never starts; a running one deleted keeps its slot.
+    grpc.cancel_operation(CancelOperationRequest { name: q[2].clone() })
+        .await
+        .unwrap();
+    grpc.delete_operation(DeleteOperationRequest { name: q[0].clone() })
+        .await
+        .unwrap();
+    assert_eq!(running("q").await, vec![q[1].clone()]);
+    assert_eq!(fx.emu.running_slots("q"), 2);
+
+    // Then the two of priority 500, then the rest oldest first.
+    fx.emu.advance(Duration::from_secs(10));
+    assert_eq!(running("q").await, sorted(q[6..8].to_vec()));
+    assert_eq!(running("r").await, vec![r[2].clone()]);
+    fx.emu.advance(Duration::from_secs(10));
+    assert_eq!(running("q").await, sorted(q[3..5].to_vec()));
+    let mut max_seen = 0;
+    for _ in 0..20 {
+        fx.emu.advance(Duration::from_secs(3));
+        let n = running("q").await.len();
+        max_seen = max_seen.max(n);
+        assert!(n <= 2 && fx.emu.running_slots("q") <= 2, "{n} running");
+    }
+    assert!(max_seen >= 1);
+    for name in q.iter().skip(1).chain(&r) {
+        let op = fx.emu.operation(name).unwrap();
+        assert!(op.done, "{name}");
+        let want = if name == &q[2] {
+            State::Cancelled
+        } else {
+            State::Succeeded
+        };
+        assert_eq!(meta_of(&op).state, want as i32, "{name}");
+    }
+    assert_eq!(
+        fx.emu.effects(&q[0]).completions,
+        1,
+        "the deleted one ran on"
+    );
+    assert_eq!(fx.emu.running_slots("q"), 0);
+    fx.handle.shutdown().await;
+}

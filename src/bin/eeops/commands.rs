@@ -105,6 +105,10 @@ pub struct EmulatorArgs {
     /// Probability that a new task fails its first attempt halfway and is retried (attempt 2).
     #[arg(long, default_value_t = 0.0, value_parser = emulator::parse_probability)]
     pub retry_rate: f64,
+    /// Run at most N operations per project at once; the rest stay PENDING for a slot
+    /// (highest priority first, then oldest). Off by default.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_running: Option<u32>,
     /// Emulated time a cancelled task spends in CANCELLING.
     #[arg(long, value_parser = parse_duration, default_value = "500ms")]
     pub cancel_delay: Duration,
@@ -131,6 +135,7 @@ impl EmulatorArgs {
             .with_cancel_delay(self.cancel_delay)
             .with_rng_seed(self.rng_seed)
             .with_retry_rate(self.retry_rate)
+            .with_max_running(self.max_running)
     }
 }
 

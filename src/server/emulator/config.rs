@@ -51,6 +51,10 @@ pub struct EmulatorConfig {
     /// Probability (0..=1) that a new task gets one retry (see [`TaskSpec::retries`]) besides
     /// those its spec asks for.
     pub retry_rate: f64,
+    /// Queueing: at most this many operations of one project run at once (RUNNING or
+    /// CANCELLING); the others wait PENDING for a slot, highest `priority` first, then oldest.
+    /// `None` (the default) runs everything at once. Must be at least 1.
+    pub max_running: Option<u32>,
 }
 
 impl Default for EmulatorConfig {
@@ -68,6 +72,7 @@ impl Default for EmulatorConfig {
             max_wait: Duration::from_secs(60),
             cancel_delay: Duration::from_millis(500),
             retry_rate: 0.0,
+            max_running: None,
         }
     }
 }
@@ -112,6 +117,19 @@ impl EmulatorConfig {
         with_retry_rate => retry_rate: f64;
     }
 
+    /// Sets [`max_running`](Self::max_running): `Some(n)` or `None`.
+    ///
+    /// ```
+    /// use eeops::server::emulator::EmulatorConfig;
+    /// let config = EmulatorConfig::default().with_max_running(2);
+    /// assert_eq!(config.max_running, Some(2));
+    /// assert_eq!(config.with_max_running(None).max_running, None);
+    /// ```
+    pub fn with_max_running(mut self, value: impl Into<Option<u32>>) -> Self {
+        self.max_running = value.into();
+        self
+    }
+
     /// Checks every knob: probabilities finite and within 0..=1, the speed finite and within
     /// [`MIN_SPEED`]..=[`MAX_SPEED`], every duration at most [`MAX_DURATION`]. The error names
     /// the first bad field. [`Emulator::try_new`](super::Emulator::try_new) and
@@ -142,6 +160,12 @@ impl EmulatorConfig {
         if let Err(problem) = check_speed(self.progress_per_tick) {
             return fail("progress_per_tick", problem);
         }
+        if self.max_running == Some(0) {
+            return fail(
+                "max_running",
+                "must be at least 1 (or None to run everything at once)".into(),
+            );
+        }
         for (field, d) in [
             ("latency", self.latency),
             ("tick", self.tick),
@@ -158,7 +182,7 @@ impl EmulatorConfig {
     /// This configuration with every knob brought into range: a probability that is not a
     /// number becomes 0, others are clamped to 0..=1; a speed that is not a positive number
     /// becomes 1, others are clamped; durations are capped at [`MAX_DURATION`]; the tick is at
-    /// least 1 ms.
+    /// least 1 ms; `max_running` at least 1.
     pub(super) fn clamped(mut self) -> Self {
         let p = |v: f64| if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) };
         self.complete_despite_cancel = p(self.complete_despite_cancel);
@@ -179,6 +203,7 @@ impl EmulatorConfig {
             *d = (*d).min(MAX_DURATION);
         }
         self.tick = self.tick.max(Duration::from_millis(1));
+        self.max_running = self.max_running.map(|n| n.max(1));
         self
     }
 }

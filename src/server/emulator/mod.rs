@@ -29,9 +29,18 @@
 //!   when the task has them, and `batchEecuUsageSeconds` only once SUCCEEDED.
 //! * **Wait** blocks until the operation is done or the timeout (default and cap
 //!   [`EmulatorConfig::max_wait`], in wall-clock time) passes, and returns it either way.
+//! * **Queueing** ([`EmulatorConfig::max_running`], off by default): at most N operations of
+//!   a project run at once, as Earth Engine runs only a few batch tasks per project; the rest
+//!   stay PENDING until a slot frees, highest `priority` first, then oldest.
 //!
-//! The clock is either real time (a background tick every [`EmulatorConfig::tick`]) or manual
-//! ([`EmulatorConfig::manual_clock`]: time moves only through [`Emulator::advance`]).
+//! The clock is either real time or manual ([`EmulatorConfig::manual_clock`]: time moves only
+//! through [`Emulator::advance`]). Each operation's state is computed from its timeline
+//! (created, started, work, retries, cancel, outcome) and the clock when it is read; only what
+//! must happen at a time (an end to count and tell waiters about, a queue slot to hand on)
+//! sits in a heap of timed events, caught up on each call. So a call costs the same with ten
+//! operations or a million, and an idle emulator does nothing at all; in real-time mode a
+//! background task wakes for due events only while a wait is in flight (at most once every
+//! [`EmulatorConfig::tick`]).
 //!
 //! ```
 //! use std::time::Duration;
@@ -48,25 +57,23 @@
 //! assert_eq!(emu.effects(&name).completions, 1);
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use prost::Message as _;
-use rand::rngs::StdRng;
-use rand::{Rng as _, SeedableRng as _};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
-use crate::pb::google::earthengine::v1::operation_metadata::State;
-use crate::pb::google::earthengine::v1::{OperationMetadata, OperationStage};
-use crate::pb::google::longrunning::{Operation, operation};
-use crate::pb::google::rpc::{Code, Status};
+use crate::pb::google::earthengine::v1::OperationMetadata;
+use crate::pb::google::longrunning::Operation;
 
 mod config;
 mod filter;
+mod model;
+#[cfg(test)]
+mod reference;
 mod run;
 mod seed;
 mod service;
+mod store;
 
 pub use config::{
     ConfigError, EmulatorConfig, MAX_DURATION, MAX_RETRIES, MAX_SPEED, MIN_SPEED, TaskOutcome,
@@ -74,6 +81,8 @@ pub use config::{
 };
 pub use filter::Filter;
 pub use run::{MAX_DEMO_TASKS, RunOptions, parse_duration, parse_task_count, run};
+
+use store::Store;
 
 /// Type URL of the `response` of a succeeded emulated task.
 pub const EMPTY_TYPE_URL: &str = "type.googleapis.com/google.protobuf.Empty";
@@ -96,91 +105,33 @@ pub struct EffectCounts {
     pub cancels_applied: u32,
     /// Deletes that removed the operation.
     pub deletes_applied: u32,
-    /// Transitions to a terminal state (SUCCEEDED, FAILED or CANCELLED).
+    /// Transitions to a terminal state (SUCCEEDED, FAILED or CANCELLED), counted when they
+    /// happen, also for an operation deleted before its end.
     pub completions: u32,
 }
 
-/// Where a cancel stands.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Cancel {
-    None,
-    /// Accepted: ends CANCELLED when `left` reaches zero.
-    Pending {
-        left: Duration,
-    },
-    /// Accepted, but the task will complete anyway.
-    Ignored,
-}
-
-/// One operation and its simulation.
+/// The store and the clock, under one lock.
 #[derive(Debug)]
-struct Entry {
-    seq: u64,
-    project: String,
-    name: String,
-    meta: OperationMetadata,
-    result: Option<operation::Result>,
-    work: Duration,
-    worked: Duration,
-    queue_left: Duration,
-    outcome: TaskOutcome,
-    /// Failing attempts still to come.
-    retries_left: u32,
-    failure: (Code, String),
-    cancel: Cancel,
-    done_tx: watch::Sender<bool>,
-}
-
-impl Entry {
-    fn done(&self) -> bool {
-        self.result.is_some()
-    }
-
-    fn state(&self) -> State {
-        State::try_from(self.meta.state).unwrap_or(State::Unspecified)
-    }
-
-    fn to_operation(&self) -> Operation {
-        let value = if self.meta.r#type.is_empty() {
-            let mut meta = self.meta.clone();
-            DEFAULT_TASK_TYPE.clone_into(&mut meta.r#type);
-            meta.encode_to_vec()
-        } else {
-            self.meta.encode_to_vec()
-        };
-        Operation {
-            name: self.name.clone(),
-            metadata: Some(prost_types::Any {
-                type_url: crate::pb::EE_METADATA_TYPE_URL.to_owned(),
-                value,
-            }),
-            done: self.done(),
-            result: self.result.clone(),
-        }
-    }
-}
-
-/// Everything mutable, under one lock.
-#[derive(Debug)]
-struct Store {
-    /// Emulated now.
-    now: SystemTime,
-    /// Wall-clock instant `now` was last caught up to (real-time mode).
-    caught_up: Instant,
-    ops: HashMap<String, Entry>,
-    /// Deleted operations whose work goes on until they end (for the effect counters).
-    ghosts: Vec<Entry>,
-    /// Insertion order: seq -> name.
-    order: BTreeMap<u64, String>,
-    next_seq: u64,
-    effects: HashMap<String, EffectCounts>,
-    rng: StdRng,
+struct Locked {
+    store: Store,
+    /// Emulated time added by [`Emulator::advance`].
+    advanced: Duration,
 }
 
 #[derive(Debug)]
 struct Inner {
     config: EmulatorConfig,
-    state: Mutex<Store>,
+    state: Mutex<Locked>,
+    /// Wall-clock instant of emulated time 0 (real-time mode).
+    started: Instant,
+    /// Wakes the background task: a wait began, a cancel moved an end, or the emulator went.
+    wake: Arc<Notify>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.wake.notify_one();
+    }
 }
 
 /// The in-memory Earth Engine operations service (see the [module docs](self)). Cheap to
@@ -211,92 +162,51 @@ impl Default for Emulator {
     }
 }
 
-/// `SystemTime` truncated to whole milliseconds, so JSON timestamps have 0 or 3 fractional
-/// digits (what Earth Engine's clients parse).
-fn truncate_ms(t: SystemTime) -> SystemTime {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => UNIX_EPOCH + Duration::from_millis(d.as_millis() as u64),
-        Err(_) => UNIX_EPOCH,
+/// The lock on the store, caught up to now.
+struct Guard<'a>(MutexGuard<'a, Locked>);
+
+impl std::ops::Deref for Guard<'_> {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.0.store
     }
 }
 
-fn timestamp(t: SystemTime) -> prost_types::Timestamp {
-    let d = truncate_ms(t)
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    prost_types::Timestamp {
-        seconds: d.as_secs() as i64,
-        nanos: d.subsec_nanos() as i32,
+impl std::ops::DerefMut for Guard<'_> {
+    fn deref_mut(&mut self) -> &mut Store {
+        &mut self.0.store
     }
 }
-
-/// The stages an emulated task reports, with the share of the work each takes.
-const STAGES: &[(&str, &str, f64, i64)] = &[
-    (
-        "Create Local Files",
-        "Computing and writing local files.",
-        0.8,
-        100,
-    ),
-    (
-        "Write Files to Destination",
-        "Uploading files to their destination.",
-        0.2,
-        1,
-    ),
-];
-
-fn stages_at(progress: f64) -> Vec<OperationStage> {
-    let mut before = 0.0;
-    STAGES
-        .iter()
-        .map(|&(display, description, share, total)| {
-            let within = ((progress - before) / share).clamp(0.0, 1.0);
-            before += share;
-            OperationStage {
-                display_name: display.into(),
-                description: description.into(),
-                complete_work_units: (within * total as f64).floor() as i64,
-                total_work_units: total,
-            }
-        })
-        .collect()
-}
-
-/// The characters of Earth Engine task ids (the base32 alphabet).
-const ID_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 impl Emulator {
     /// A new, empty emulator. In real-time mode, when called inside a tokio runtime, it starts
-    /// a background tick (ended when the last clone is dropped); outside one, time still
-    /// catches up on every call, but `wait` only wakes at its timeout.
+    /// a background task that wakes waits when their operation ends (it ends when the last
+    /// clone is dropped); outside one, time still catches up on every call, but `wait` only
+    /// wakes at its timeout.
     ///
     /// Knobs out of range are brought into it (see [`EmulatorConfig::validate`]; use
     /// [`try_new`](Self::try_new) to have them refused instead).
     pub fn new(config: EmulatorConfig) -> Self {
         let config = config.clamped();
-        let state = Store {
-            now: truncate_ms(SystemTime::now()),
-            caught_up: Instant::now(),
-            ops: HashMap::new(),
-            ghosts: Vec::new(),
-            order: BTreeMap::new(),
-            next_seq: 1,
-            effects: HashMap::new(),
-            rng: StdRng::seed_from_u64(config.rng_seed),
-        };
+        let epoch = truncate_ms(SystemTime::now());
+        let store = Store::new(&config, epoch);
         let emu = Self {
             inner: Arc::new(Inner {
+                state: Mutex::new(Locked {
+                    store,
+                    advanced: Duration::ZERO,
+                }),
+                started: Instant::now(),
+                wake: Arc::new(Notify::new()),
                 config,
-                state: Mutex::new(state),
             }),
         };
         if !emu.inner.config.manual_clock
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
             let weak = Arc::downgrade(&emu.inner);
-            let tick = emu.inner.config.tick.max(Duration::from_millis(1));
-            rt.spawn(ticker(weak, tick));
+            let wake = Arc::clone(&emu.inner.wake);
+            rt.spawn(driver(weak, wake, emu.inner.config.tick));
         }
         emu
     }
@@ -321,30 +231,37 @@ impl Emulator {
         &self.inner.config
     }
 
-    fn lock(&self) -> MutexGuard<'_, Store> {
-        // A panic while holding the lock leaves consistent state (every transition is applied
-        // in one step), so a poisoned lock is still usable.
-        let mut st = self
+    /// The lock, with every event due by now applied.
+    fn lock(&self) -> Guard<'_> {
+        // A panic while holding the lock leaves consistent state (every change is applied in
+        // one step), so a poisoned lock is still usable.
+        let mut locked = self
             .inner
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = if self.inner.config.manual_clock {
+            locked.advanced
+        } else {
+            locked.advanced.saturating_add(self.inner.started.elapsed())
+        };
+        locked.store.catch_up(now);
+        Guard(locked)
+    }
+
+    /// Wakes the background task (real-time mode), which sleeps until the next due event
+    /// only while waits are in flight.
+    fn wake_driver(&self) {
         if !self.inner.config.manual_clock {
-            let now = Instant::now();
-            let elapsed = now.saturating_duration_since(st.caught_up);
-            if !elapsed.is_zero() {
-                st.caught_up = now;
-                advance_locked(&mut st, &self.inner.config, elapsed);
-            }
+            self.inner.wake.notify_one();
         }
-        st
     }
 
     /// Creates a task in `project` and returns its operation name. Durations and retries
     /// beyond their limits are capped ([`TaskSpec::check`] tells them apart beforehand).
     pub fn start_task(&self, project: &str, spec: TaskSpec) -> String {
         let mut st = self.lock();
-        insert_task(&mut st, &self.inner.config, project, spec, None)
+        st.insert(&self.inner.config, project, spec, None, None)
     }
 
     /// Creates a task outside any project, named `operations/{ID}`: the form of the proto's
@@ -362,44 +279,54 @@ impl Emulator {
     /// ```
     pub fn start_generic_task(&self, spec: TaskSpec) -> String {
         let mut st = self.lock();
-        insert_task(&mut st, &self.inner.config, GENERIC, spec, None)
+        st.insert(&self.inner.config, store::GENERIC, spec, None, None)
     }
 
-    /// Moves the emulated clock forward by `by`, advancing every operation (in real-time mode
-    /// this adds to the time that passes by itself).
+    /// Moves the emulated clock forward by `by` (at most [`MAX_DURATION`] a call), applying
+    /// every event due on the way in time order (in real-time mode this adds to the time that
+    /// passes by itself).
     pub fn advance(&self, by: Duration) {
-        let mut st = self.lock();
-        advance_locked(&mut st, &self.inner.config, by);
+        let mut locked = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        locked.advanced = locked.advanced.saturating_add(by.min(MAX_DURATION));
+        drop(locked);
+        drop(self.lock());
     }
 
     /// The emulated now.
     pub fn now(&self) -> SystemTime {
-        self.lock().now
+        let st = self.lock();
+        st.epoch.checked_add(st.now).unwrap_or(st.epoch)
     }
 
     /// The current state of an operation, if it exists.
     pub fn operation(&self, name: &str) -> Option<Operation> {
-        self.lock().ops.get(name).map(Entry::to_operation)
+        let st = self.lock();
+        st.get(name).map(|e| e.operation(st.now, st.epoch))
     }
 
     /// The metadata of an operation, if it exists.
     pub fn metadata(&self, name: &str) -> Option<OperationMetadata> {
-        self.lock().ops.get(name).map(|e| e.meta.clone())
+        let st = self.lock();
+        st.get(name).map(|e| e.metadata(st.now, st.epoch))
     }
 
     /// The names of every operation, oldest first.
     pub fn names(&self) -> Vec<String> {
-        self.lock().order.values().cloned().collect()
+        self.lock().names()
     }
 
     /// How many times each effect was applied to `name` (zeros for a name never seen).
     pub fn effects(&self, name: &str) -> EffectCounts {
-        self.lock().effects.get(name).copied().unwrap_or_default()
+        self.lock().effects(name)
     }
 
     /// The number of operations held.
     pub fn len(&self) -> usize {
-        self.lock().ops.len()
+        self.lock().len()
     }
 
     /// Whether no operation is held.
@@ -407,8 +334,14 @@ impl Emulator {
         self.len() == 0
     }
 
+    /// How many operations of `project` hold a running slot (with
+    /// [`EmulatorConfig::max_running`]; 0 without it).
+    pub fn running_slots(&self, project: &str) -> usize {
+        self.lock().running_in(project)
+    }
+
     /// Adds operations from JSON text; see [`seed_file`](Self::seed_file) for the format.
-    /// Returns how many were added.
+    /// Returns how many were added. Nothing is added when an item is refused.
     ///
     /// ```
     /// # use eeops::server::emulator::{Emulator, EmulatorConfig};
@@ -440,6 +373,8 @@ impl Emulator {
     ///   "state"?: PENDING|RUNNING|SUCCEEDED|FAILED|CANCELLED, "work"?: "30s", "queue"?: "1s",
     ///   "outcome"?: "SUCCEED"|"FAIL", "progress"?: 0.5, "priority"?: 100, "retries"?: 1,
     ///   "scriptUri"?: "...", "destinationUris"?: [...], "error"?: {"code", "message"}}`.
+    ///
+    /// Every item's name is checked as any operation name is, and one name may appear once.
     pub fn seed_file(&self, path: &std::path::Path) -> Result<usize, SeedError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| SeedError(format!("cannot read {}: {e}", path.display())))?;
@@ -452,227 +387,46 @@ impl Emulator {
 #[error("invalid emulator seed: {0}")]
 pub struct SeedError(pub(crate) String);
 
-async fn ticker(weak: Weak<Inner>, tick: Duration) {
-    let mut interval = tokio::time::interval(tick);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// Real-time mode: while waits are in flight, sleeps until the next due event (at most once
+/// every `tick`) and catches up, which ends operations and wakes their waiters. Without
+/// waits it sleeps until woken, so an idle emulator costs nothing however many operations it
+/// holds.
+async fn driver(weak: Weak<Inner>, wake: Arc<Notify>, tick: Duration) {
+    let tick = tick.max(Duration::from_millis(1));
+    let mut last = tokio::time::Instant::now();
     loop {
-        interval.tick().await;
-        let Some(inner) = weak.upgrade() else { return };
-        // Catching up happens in `lock`.
-        drop(Emulator { inner }.lock());
-    }
-}
-
-fn new_id(rng: &mut StdRng) -> String {
-    (0..24)
-        .map(|_| ID_CHARS[rng.random_range(0..ID_CHARS.len())] as char)
-        .collect()
-}
-
-/// The project of tasks named `operations/{ID}` (no real project is empty).
-const GENERIC: &str = "";
-
-/// `projects/{project}/operations/{id}`, or `operations/{id}` for [`GENERIC`].
-fn operation_name(project: &str, id: &str) -> String {
-    if project == GENERIC {
-        format!("operations/{id}")
-    } else {
-        format!("projects/{project}/operations/{id}")
-    }
-}
-
-/// Inserts a new task; `started` overrides the initial state (used by seeds).
-fn insert_task(
-    st: &mut Store,
-    config: &EmulatorConfig,
-    project: &str,
-    spec: TaskSpec,
-    seeded: Option<seed::Start>,
-) -> String {
-    let mut spec = spec.clamped();
-    if config.retry_rate > 0.0 && st.rng.random_bool(config.retry_rate) {
-        spec.retries = (spec.retries + 1).min(config::MAX_RETRIES);
-    }
-    let id = match spec.id.clone() {
-        Some(id) => id,
-        None => loop {
-            let id = new_id(&mut st.rng);
-            if !st.ops.contains_key(&operation_name(project, &id)) {
-                break id;
-            }
-        },
-    };
-    let name = operation_name(project, &id);
-    let now = st.now;
-    let mut meta = OperationMetadata {
-        state: State::Pending as i32,
-        description: spec.description.clone(),
-        r#type: spec.task_type.clone(),
-        priority: spec.priority,
-        create_time: Some(timestamp(now)),
-        update_time: Some(timestamp(now)),
-        attempt: 1,
-        destination_uris: spec.destination_uris.clone(),
-        script_uri: spec.script_uri.clone(),
-        stages: stages_at(0.0),
-        ..Default::default()
-    };
-    if spec.start_running {
-        meta.state = State::Running as i32;
-        meta.start_time = Some(timestamp(now));
-    }
-    let seq = st.next_seq;
-    st.next_seq += 1;
-    let (done_tx, _) = watch::channel(false);
-    let mut entry = Entry {
-        seq,
-        project: project.to_owned(),
-        name: name.clone(),
-        meta,
-        result: None,
-        work: spec.work,
-        worked: Duration::ZERO,
-        queue_left: if spec.start_running {
-            Duration::ZERO
-        } else {
-            spec.queue
-        },
-        outcome: spec.outcome,
-        retries_left: spec.retries,
-        failure: (spec.failure_code, spec.failure_message.clone()),
-        cancel: Cancel::None,
-        done_tx,
-    };
-    if let Some(start) = seeded {
-        seed::apply_start(&mut entry, start, now);
-    }
-    // Replacing an operation of the same name keeps one entry and one position.
-    if let Some(old) = st.ops.remove(&name) {
-        st.order.remove(&old.seq);
-    }
-    st.order.insert(seq, name.clone());
-    st.ops.insert(name.clone(), entry);
-    name
-}
-
-/// The EECU-seconds a task reports once it succeeded: 1.7 per second of work, counting the
-/// half of the work each failed attempt before the last one did.
-fn eecu_seconds(work: Duration, attempt: i32) -> f64 {
-    let retried = f64::from(attempt.max(1) - 1);
-    let seconds = work.as_secs_f64() * (1.0 + retried / 2.0);
-    (seconds * 1.7 * 1000.0).round() / 1000.0
-}
-
-/// Ends an operation in its terminal state, once. Returns false if it was already done.
-fn finish(
-    entry: &mut Entry,
-    effects: &mut HashMap<String, EffectCounts>,
-    state: State,
-    now: SystemTime,
-) -> bool {
-    if entry.done() {
-        return false;
-    }
-    let result = match state {
-        State::Succeeded => {
-            entry.meta.progress = 1.0;
-            entry.meta.stages = stages_at(1.0);
-            entry.meta.batch_eecu_usage_seconds = eecu_seconds(entry.work, entry.meta.attempt);
-            operation::Result::Response(prost_types::Any {
-                type_url: EMPTY_TYPE_URL.to_owned(),
-                value: Vec::new(),
-            })
-        }
-        State::Cancelled => operation::Result::Error(Status {
-            code: Code::Cancelled as i32,
-            message: "Cancelled.".into(),
-            details: Vec::new(),
-        }),
-        _ => operation::Result::Error(Status {
-            code: entry.failure.0 as i32,
-            message: entry.failure.1.clone(),
-            details: Vec::new(),
-        }),
-    };
-    entry.meta.state = state as i32;
-    entry.meta.update_time = Some(timestamp(now));
-    entry.meta.end_time = Some(timestamp(now));
-    entry.result = Some(result);
-    effects.entry(entry.name.clone()).or_default().completions += 1;
-    entry.done_tx.send_replace(true);
-    true
-}
-
-/// Moves the clock and every unfinished operation forward by `by`.
-fn advance_locked(st: &mut Store, config: &EmulatorConfig, by: Duration) {
-    if by.is_zero() {
-        return;
-    }
-    st.now = st.now.checked_add(by).unwrap_or(st.now);
-    let now = st.now;
-    let speed = if config.progress_per_tick.is_finite() && config.progress_per_tick > 0.0 {
-        config.progress_per_tick
-    } else {
-        1.0
-    };
-    let Store {
-        ops,
-        ghosts,
-        effects,
-        ..
-    } = st;
-    for entry in ops
-        .values_mut()
-        .chain(ghosts.iter_mut())
-        .filter(|e| !e.done())
-    {
-        let mut left = by;
-        if let Cancel::Pending { left: cancel_left } = entry.cancel {
-            if cancel_left <= left {
-                finish(entry, effects, State::Cancelled, now);
+        let next = {
+            let Some(inner) = weak.upgrade() else { return };
+            let emu = Emulator { inner };
+            let st = emu.lock();
+            if st.has_waiters() {
+                st.next_event().map(|at| at.saturating_sub(st.now))
             } else {
-                entry.cancel = Cancel::Pending {
-                    left: cancel_left - left,
-                };
-                entry.meta.update_time = Some(timestamp(now));
+                None
             }
-            continue;
-        }
-        if !entry.queue_left.is_zero() {
-            if entry.queue_left > left {
-                entry.queue_left -= left;
-                continue;
+        };
+        match next {
+            None => wake.notified().await,
+            Some(wait) => {
+                let now = tokio::time::Instant::now();
+                let at = now
+                    .checked_add(wait.min(Duration::from_secs(3600)))
+                    .unwrap_or(now)
+                    .max(last + tick);
+                tokio::select! {
+                    () = tokio::time::sleep_until(at) => {}
+                    () = wake.notified() => {}
+                }
             }
-            left -= entry.queue_left;
-            entry.queue_left = Duration::ZERO;
-            if entry.state() == State::Pending {
-                entry.meta.state = State::Running as i32;
-            }
-            entry.meta.start_time = Some(timestamp(now.checked_sub(left).unwrap_or(now)));
         }
-        let work = Duration::try_from_secs_f64(left.as_secs_f64() * speed).unwrap_or(Duration::MAX);
-        entry.worked = entry.worked.saturating_add(work);
-        entry.meta.update_time = Some(timestamp(now));
-        // A failing attempt ends halfway through the work; the next starts from nothing.
-        let half = entry.work / 2;
-        while entry.retries_left > 0 && entry.worked >= half {
-            entry.worked -= half;
-            entry.retries_left -= 1;
-            entry.meta.attempt += 1;
-        }
-        if entry.worked >= entry.work {
-            let end = match entry.outcome {
-                TaskOutcome::Succeed => State::Succeeded,
-                TaskOutcome::Fail => State::Failed,
-            };
-            finish(entry, effects, end, now);
-        } else {
-            let progress =
-                entry.worked.as_secs_f64() / entry.work.as_secs_f64().max(f64::MIN_POSITIVE);
-            // Whole per-mille steps keep the JSON short.
-            entry.meta.progress = (progress * 1000.0).floor() / 1000.0;
-            entry.meta.stages = stages_at(progress);
-        }
+        last = tokio::time::Instant::now();
     }
-    ghosts.retain(|e| !e.done());
+}
+
+/// `SystemTime` truncated to whole milliseconds.
+fn truncate_ms(t: SystemTime) -> SystemTime {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => UNIX_EPOCH + Duration::from_millis(d.as_millis() as u64),
+        Err(_) => UNIX_EPOCH,
+    }
 }

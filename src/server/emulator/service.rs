@@ -3,12 +3,10 @@
 use std::time::Duration;
 
 use rand::Rng as _;
-use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use super::filter::Filter;
-use super::{Cancel, DEFAULT_PAGE_SIZE, Emulator, MAX_PAGE_SIZE, finish};
-use crate::pb::google::earthengine::v1::operation_metadata::State;
+use super::{DEFAULT_PAGE_SIZE, Emulator, MAX_PAGE_SIZE};
 use crate::pb::google::longrunning::operations_server::Operations;
 use crate::pb::google::longrunning::{
     CancelOperationRequest, DeleteOperationRequest, GetOperationRequest, ListOperationsRequest,
@@ -179,47 +177,26 @@ impl Emulator {
         check_name(name)?;
         let mut st = self.lock();
         let despite = config.complete_despite_cancel > 0.0
-            && st
-                .rng
-                .random_bool(config.complete_despite_cancel.clamp(0.0, 1.0));
-        let now = st.now;
-        let super::Store { ops, effects, .. } = &mut *st;
-        let entry = ops.get_mut(name).ok_or_else(|| not_found(name))?;
-        if entry.done() || entry.cancel != Cancel::None {
-            // Finished, or a cancel is already under way: nothing changes.
-            return Ok(());
-        }
-        entry.meta.state = State::Cancelling as i32;
-        entry.meta.update_time = Some(super::timestamp(now));
-        effects.entry(name.to_owned()).or_default().cancels_applied += 1;
-        if despite {
-            entry.cancel = Cancel::Ignored;
-        } else if config.cancel_delay.is_zero() {
-            finish(entry, effects, State::Cancelled, now);
-        } else {
-            entry.cancel = Cancel::Pending {
-                left: config.cancel_delay,
-            };
+            && st.rng.random_bool(config.complete_despite_cancel);
+        // Finished, or a cancel already under way: nothing changes, and the answer is OK.
+        let accepted = st
+            .cancel(name, despite, config.cancel_delay)
+            .ok_or_else(|| not_found(name))?;
+        drop(st);
+        if accepted {
+            // The operation's end moved: a wait on it must not sleep past it.
+            self.wake_driver();
         }
         Ok(())
     }
 
     fn do_delete(&self, name: &str) -> Result<(), Status> {
         check_name(name)?;
-        let mut st = self.lock();
-        let mut entry = st.ops.remove(name).ok_or_else(|| not_found(name))?;
-        st.order.remove(&entry.seq);
-        st.effects
-            .entry(name.to_owned())
-            .or_default()
-            .deletes_applied += 1;
-        if !entry.done() {
-            // Delete does not cancel: the work goes on unseen. Waiters are told (their
-            // channel closes) and find the operation gone.
-            entry.done_tx = watch::channel(false).0;
-            st.ghosts.push(entry);
+        if self.lock().delete(name) {
+            Ok(())
+        } else {
+            Err(not_found(name))
         }
-        Ok(())
     }
 
     fn do_list(&self, req: &ListOperationsRequest) -> Result<ListOperationsResponse, Status> {
@@ -247,27 +224,27 @@ impl Emulator {
             decode_token(&req.page_token, fp)?
         };
         let st = self.lock();
+        let now = st.now;
         let mut operations = Vec::with_capacity(page_size.min(64));
         let mut next_page_token = String::new();
-        let candidates = st
-            .order
-            .range(..before)
-            .rev()
-            .filter_map(|(_, name)| st.ops.get(name))
-            .filter(|e| scope.as_deref().is_none_or(|p| p == e.project))
-            .filter(|e| filter.matches(e.done(), &e.meta));
+        let candidates = st.newest_first(scope.as_deref(), before).filter(|e| {
+            filter.is_empty()
+                || filter.matches_parts(e.done_at(now), e.state_at(now), e.task_type())
+        });
+        let mut last = None;
         for entry in candidates {
             if operations.len() == page_size {
                 // There is at least one more: resume after the last one returned.
-                if let Some(last) = operations.last().map(|(seq, _): &(u64, Operation)| *seq) {
-                    next_page_token = encode_token(last, fp);
+                if let Some(seq) = last {
+                    next_page_token = encode_token(seq, fp);
                 }
                 break;
             }
-            operations.push((entry.seq, entry.to_operation()));
+            last = Some(entry.seq);
+            operations.push(entry.operation(now, st.epoch));
         }
         Ok(ListOperationsResponse {
-            operations: operations.into_iter().map(|(_, op)| op).collect(),
+            operations,
             next_page_token,
             unreachable: Vec::new(),
         })
@@ -285,16 +262,19 @@ impl Emulator {
                 Duration::new(d.seconds as u64, d.nanos.clamp(0, 999_999_999) as u32).min(max)
             }
         };
-        let deadline = tokio::time::Instant::now() + timeout;
+        let now = tokio::time::Instant::now();
+        let deadline = now.checked_add(timeout).unwrap_or(now);
         loop {
-            let (op, mut rx) = {
-                let st = self.lock();
-                let entry = st.ops.get(&req.name).ok_or_else(|| not_found(&req.name))?;
-                (entry.to_operation(), entry.done_tx.subscribe())
+            let mut rx = {
+                let mut st = self.lock();
+                let entry = st.get(&req.name).ok_or_else(|| not_found(&req.name))?;
+                if entry.done_at(st.now) {
+                    return Ok(entry.operation(st.now, st.epoch));
+                }
+                let seq = entry.seq;
+                st.subscribe(seq)
             };
-            if op.done {
-                return Ok(op);
-            }
+            self.wake_driver();
             tokio::select! {
                 changed = rx.changed() => {
                     if changed.is_err() {
@@ -305,9 +285,8 @@ impl Emulator {
                 () = tokio::time::sleep_until(deadline) => {
                     let st = self.lock();
                     return st
-                        .ops
                         .get(&req.name)
-                        .map(super::Entry::to_operation)
+                        .map(|e| e.operation(st.now, st.epoch))
                         .ok_or_else(|| not_found(&req.name));
                 }
             }
