@@ -96,7 +96,8 @@ pub struct EmulatorArgs {
     /// Inject some UNAVAILABLE answers after the call's effect was applied.
     #[arg(long)]
     pub unavailable_after_apply: bool,
-    /// How often emulated time advances.
+    /// Shortest time between two wake-ups of the task that ends operations while a wait is
+    /// in flight (an idle emulator does not wake at all).
     #[arg(long, value_parser = parse_duration, default_value = "100ms")]
     pub tick: Duration,
     /// Simulated work per unit of time (2.0 runs tasks twice as fast).

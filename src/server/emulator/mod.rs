@@ -80,7 +80,7 @@ pub use config::{
     TaskSpec, parse_probability, parse_speed,
 };
 pub use filter::Filter;
-pub use run::{MAX_DEMO_TASKS, RunOptions, parse_duration, parse_task_count, run};
+pub use run::{MAX_DEMO_TASKS, RunOptions, add_demo_tasks, parse_duration, parse_task_count, run};
 
 use store::Store;
 
@@ -334,6 +334,11 @@ impl Emulator {
         self.len() == 0
     }
 
+    /// Makes room for `additional` more operations (before seeding many).
+    pub(crate) fn reserve(&self, additional: usize) {
+        self.lock().reserve(additional);
+    }
+
     /// How many operations of `project` hold a running slot (with
     /// [`EmulatorConfig::max_running`]; 0 without it).
     pub fn running_slots(&self, project: &str) -> usize {
@@ -398,7 +403,7 @@ async fn driver(weak: Weak<Inner>, wake: Arc<Notify>, tick: Duration) {
         let next = {
             let Some(inner) = weak.upgrade() else { return };
             let emu = Emulator { inner };
-            let st = emu.lock();
+            let mut st = emu.lock();
             if st.has_waiters() {
                 st.next_event().map(|at| at.saturating_sub(st.now))
             } else {

@@ -78,6 +78,7 @@ pub fn add_demo_tasks(emulator: &Emulator, project: &str, n: usize, seed: u64) -
         "INGEST_TABLE",
     ];
     let mut rng = StdRng::seed_from_u64(seed);
+    emulator.reserve(n);
     (0..n)
         .map(|i| {
             let ty = TYPES[rng.random_range(0..TYPES.len())];

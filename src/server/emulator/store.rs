@@ -273,6 +273,13 @@ impl Store {
         }
     }
 
+    /// Makes room for `additional` more operations at once (seeding many).
+    pub fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
+        self.names.reserve(additional);
+        self.events.reserve(additional);
+    }
+
     /// The live operation of this name.
     pub fn get(&self, name: &str) -> Option<&Entry> {
         self.entries.get(self.names.get(name)?)
@@ -307,8 +314,9 @@ impl Store {
         self.events.peek().map(|Reverse((at, _, _))| *at)
     }
 
-    /// Whether some wait is in flight.
-    pub fn has_waiters(&self) -> bool {
+    /// Whether some wait is in flight (forgetting the waits that ended at their timeout).
+    pub fn has_waiters(&mut self) -> bool {
+        self.waiters.retain(|_, tx| tx.receiver_count() > 0);
         !self.waiters.is_empty()
     }
 
