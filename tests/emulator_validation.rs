@@ -82,6 +82,9 @@ async fn bad_flag_values_exit_2_naming_the_flag() {
     for v in ["-1", "1e3", "100000000000", "x"] {
         cases.push(("--demo-tasks", v));
     }
+    for v in ["0", "-1", "x", "4294967296", "NaN"] {
+        cases.push(("--max-running", v));
+    }
     // A few at a time: each is a process start.
     let outputs = futures::future::join_all(cases.iter().map(|(flag, value)| async move {
         let arg = format!("{flag}={value}");
@@ -194,6 +197,11 @@ async fn odd_config_values_are_refused_or_clamped() {
         ("cancel_delay", |c, d| c.with_cancel_delay(d)),
     ];
     let mut configs = Vec::new();
+    let zero_slots = EmulatorConfig::default()
+        .with_manual_clock(true)
+        .with_max_running(0);
+    assert_eq!(zero_slots.validate().unwrap_err().field(), "max_running");
+    configs.push(zero_slots);
     for (field, set) in prob_knobs {
         for v in numbers {
             let config = set(EmulatorConfig::default().with_manual_clock(true), v);
