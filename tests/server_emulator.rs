@@ -860,3 +860,75 @@ async fn queueing_keeps_at_most_n_running_per_project() {
     assert_eq!(fx.emu.running_slots("q"), 0);
     fx.handle.shutdown().await;
 }
+
+/// Real-time clock: a wait in flight ends soon after a cancel moves its operation's end
+/// earlier, and a wait on a task queued behind a slot ends once the slot frees and the task
+/// runs (the background task wakes for both; the bounds only catch a wait that sleeps to the
+/// operation's old end or its timeout).
+#[tokio::test]
+async fn real_time_waits_follow_cancels_and_queue_slots() {
+    let fx = Fixture::start(
+        EmulatorConfig::default()
+            .with_tick(Duration::from_millis(10))
+            .with_cancel_delay(Duration::from_millis(50))
+            .with_max_running(1),
+    )
+    .await;
+    let long = |secs: u64| {
+        TaskSpec::default()
+            .with_start_running(true)
+            .with_work(Duration::from_secs(secs))
+    };
+    let first = fx.emu.start_task("p", long(60));
+    let queued = fx.emu.start_task(
+        "p",
+        TaskSpec::default()
+            .with_start_running(true)
+            .with_work(Duration::from_millis(200)),
+    );
+    let other = fx.emu.start_task("q", long(60));
+    let grpc = fx.grpc().await;
+    let wait = |name: String| {
+        let mut grpc = grpc.clone();
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let op = grpc
+                .wait_operation(WaitOperationRequest {
+                    name,
+                    timeout: Some(prost_types::Duration {
+                        seconds: 30,
+                        nanos: 0,
+                    }),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            (op, t.elapsed())
+        })
+    };
+    let on_other = wait(other.clone());
+    let on_queued = wait(queued.clone());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        meta_of(&fx.emu.operation(&queued).unwrap()).state,
+        State::Pending as i32
+    );
+    let mut g = grpc.clone();
+    for name in [&other, &first] {
+        g.cancel_operation(CancelOperationRequest { name: name.clone() })
+            .await
+            .unwrap();
+    }
+    let (op, took) = on_other.await.unwrap();
+    assert!(matches!(op.result, Some(operation::Result::Error(ref e)) if e.code == 1));
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let (op, took) = on_queued.await.unwrap();
+    assert!(
+        matches!(op.result, Some(operation::Result::Response(_))),
+        "{op:?}"
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let meta = meta_of(&op);
+    assert!(meta.start_time.is_some());
+    fx.handle.shutdown().await;
+}
