@@ -8,6 +8,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -211,6 +212,30 @@ pub(super) fn timestamp(epoch: SystemTime, at: At) -> prost_types::Timestamp {
     }
 }
 
+/// A map keyed by sequence numbers.
+type SeqMap<V> = HashMap<u64, V, BuildHasherDefault<SeqHasher>>;
+
+/// Hashes sequence numbers by one multiplication: they are assigned here, in order, never
+/// chosen by a caller, so the cost of a keyed hash buys nothing.
+#[derive(Default, Clone, Copy)]
+struct SeqHasher(u64);
+
+impl Hasher for SeqHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(29) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 /// What happens at a time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
@@ -235,8 +260,9 @@ pub(super) struct Store {
     pub now: At,
     /// Time 0 of the emulated clock, on the wall clock.
     pub epoch: SystemTime,
-    /// Every operation still held (live, or deleted and still working), by sequence number.
-    entries: HashMap<u64, Entry>,
+    /// Every operation still held (live, or deleted and still working), by sequence number
+    /// (boxed: the map's spare slots then cost a pointer, not a whole entry).
+    entries: SeqMap<Box<Entry>>,
     names: HashMap<Arc<str>, u64>,
     /// Live operations in creation order, all projects and per project.
     order: BTreeSet<u64>,
@@ -258,7 +284,7 @@ impl Store {
         Store {
             now: Duration::ZERO,
             epoch,
-            entries: HashMap::new(),
+            entries: SeqMap::default(),
             names: HashMap::new(),
             order: BTreeSet::new(),
             by_project: HashMap::new(),
@@ -282,7 +308,7 @@ impl Store {
 
     /// The live operation of this name.
     pub fn get(&self, name: &str) -> Option<&Entry> {
-        self.entries.get(self.names.get(name)?)
+        self.entries.get(self.names.get(name)?).map(|e| &**e)
     }
 
     /// The live operations, oldest first.
@@ -341,7 +367,7 @@ impl Store {
                 None => Box::new(std::iter::empty()),
             },
         };
-        Box::new(seqs.filter_map(|seq| self.entries.get(seq)))
+        Box::new(seqs.filter_map(|seq| self.entries.get(seq).map(|e| &**e)))
     }
 
     /// Moves the clock to `to` (never back), applying every event due on the way, in time order.
@@ -544,7 +570,7 @@ impl Store {
             .entry(project.clone())
             .or_default()
             .insert(seq);
-        self.entries.insert(seq, entry);
+        self.entries.insert(seq, Box::new(entry));
         if running_seed {
             self.slots.entry(project.clone()).or_default().running += 1;
         }
