@@ -72,7 +72,7 @@ impl Entry {
         self.tl.end().is_some_and(|(end, _)| end <= t)
     }
 
-    /// The state (as the metadata's number) at `t`, and the type: what list filters look at.
+    /// The state at `t` (what list filters look at, with [`task_type`](Self::task_type)).
     pub fn state_at(&self, t: At) -> State {
         self.tl.view(t).state
     }
@@ -354,7 +354,8 @@ impl Store {
             .subscribe()
     }
 
-    /// Live sequence numbers before `before`, newest first, of one project or all.
+    /// The live operations created before sequence number `before`, newest first, of one
+    /// project or of all.
     pub fn newest_first(
         &self,
         project: Option<&str>,
