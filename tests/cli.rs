@@ -1302,3 +1302,40 @@ async fn help_shows_what_applies_and_completions_and_man_print() {
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).contains(".TH eeops 1"), "{}", stdout(&o));
 }
+
+/// `eeops emulator | head -1`: the reader of stdout is gone before the banner is written. The
+/// emulator keeps serving (it used to panic on the closed pipe and exit).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_emulator_outlives_a_closed_stdout() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(BIN)
+        .args(["emulator", "--addr", &port.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut served = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            served = true;
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let alive = child.try_wait().unwrap().is_none();
+    let _ = child.kill().await;
+    let out = child.wait_with_output().await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(served && alive, "the emulator did not keep serving: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -219,6 +219,9 @@ async fn earth_engine_file_credentials_reach_the_server() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests of this binary hit the same callsites on other threads, with no subscriber:
+    // have every callsite ask again, now that this thread has one.
+    tracing::callsite::rebuild_interest_cache();
     let (addr, seen) = fake_google(false).await;
     let home = temp_home("lib");
     let file = write_ee_file(&home, &format!("http://{addr}/token"));
@@ -466,7 +469,12 @@ async fn cli_verbose_lines_name_the_call() {
             assert!(err.contains("credentials: anonymous"), "{err}");
             let calls: Vec<&str> = err.lines().filter(|l| l.contains("eeops::call")).collect();
             assert_eq!(calls.len(), 2, "one line per call: {err}");
-            let (ok, missing) = (calls[0], calls[1]);
+            // The two gets run concurrently: their lines come in either order.
+            let (missing, ok): (Vec<&str>, Vec<&str>) = calls
+                .iter()
+                .partition(|l| l.contains("NOT_FOUND") || l.contains("404"));
+            assert_eq!((ok.len(), missing.len()), (1, 1), "{err}");
+            let (ok, missing) = (ok[0], missing[0]);
             for line in &calls {
                 assert!(line.contains(&format!("transport={transport}")), "{line}");
                 assert!(line.contains("rpc=GetOperation"), "{line}");

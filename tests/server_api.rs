@@ -325,12 +325,19 @@ async fn rest_error_paths() {
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unimplemented);
 
-    // Deleting an operation that is not done: FAILED_PRECONDITION (400).
-    let (status, body) = fx.rest(fx.http.delete(fx.url(&op))).await;
+    // Partial success is not supported: UNIMPLEMENTED (501), as the operations proto says.
+    let (status, body) = fx
+        .get("/v1/projects/p/operations?returnPartialSuccess=true")
+        .await;
     assert_eq!(
         (status, error_of(&body).1.as_str()),
-        (400, "FAILED_PRECONDITION")
+        (501, "UNIMPLEMENTED"),
+        "{body}"
     );
+    let (status, body) = fx
+        .get("/v1/projects/p/operations?returnPartialSuccess=false")
+        .await;
+    assert_eq!(status, 200, "{body}");
 
     let (status, body) = fx
         .get("/v1/projects/p/operations?filter=metadata.progress%20%3E%200")

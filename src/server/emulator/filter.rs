@@ -107,6 +107,13 @@ impl Filter {
                 .iter()
                 .all(|t| t.eq_ignore_ascii_case(&meta.r#type))
     }
+
+    /// [`matches`](Self::matches) from the parts it looks at, without building metadata.
+    pub(crate) fn matches_parts(&self, done: bool, state: State, task_type: &str) -> bool {
+        self.done.is_none_or(|d| d == done)
+            && self.states.iter().all(|s| *s == state)
+            && self.types.iter().all(|t| t.eq_ignore_ascii_case(task_type))
+    }
 }
 
 #[derive(Debug)]

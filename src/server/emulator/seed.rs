@@ -1,12 +1,13 @@
 //! Seed operations from JSON: Operations as proto3 JSON, or simpler task specs.
 
-use std::time::{Duration, SystemTime};
+use std::collections::HashMap;
+use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use super::{
-    Cancel, Entry, SeedError, Store, TaskOutcome, TaskSpec, insert_task, stages_at, timestamp,
-};
+use super::model::{At, CancelMark, Terminal, Timeline};
+use super::store::{Given, Store};
+use super::{SeedError, TaskOutcome, TaskSpec};
 use crate::pb::google::earthengine::v1::OperationMetadata;
 use crate::pb::google::earthengine::v1::operation_metadata::State;
 use crate::pb::google::longrunning::{Operation, operation};
@@ -34,7 +35,6 @@ pub(super) enum Item {
 pub(super) struct Start {
     state: State,
     progress: f64,
-    error: Option<Status>,
 }
 
 pub(super) fn parse(text: &str) -> Result<Vec<Item>, SeedError> {
@@ -52,11 +52,29 @@ pub(super) fn parse(text: &str) -> Result<Vec<Item>, SeedError> {
             ));
         }
     };
-    items
+    let items: Vec<Item> = items
         .into_iter()
         .enumerate()
         .map(|(i, item)| parse_item(item).map_err(|e| SeedError(format!("item {i}: {e}"))))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    // One name, one item: a second would silently replace the first.
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let name = match item {
+            Item::Operation { op, .. } => op.name.clone(),
+            Item::Task { project, spec, .. } => match &spec.id {
+                Some(id) => format!("projects/{project}/operations/{id}"),
+                None => continue,
+            },
+        };
+        if let Some(first) = seen.insert(name.clone(), i) {
+            return Err(SeedError(format!(
+                "items {first} and {i} both name `{}`",
+                super::service::short_name(&name)
+            )));
+        }
+    }
+    Ok(items)
 }
 
 fn parse_item(item: Json) -> Result<Item, String> {
@@ -91,6 +109,21 @@ fn parse_item(item: Json) -> Result<Item, String> {
     }
 
     let str_of = |key: &str| item.get(key).and_then(Json::as_str);
+    for key in [
+        "project",
+        "id",
+        "type",
+        "description",
+        "work",
+        "queue",
+        "scriptUri",
+    ] {
+        if let Some(v) = item.get(key)
+            && !v.is_string()
+        {
+            return Err(format!("`{key}` must be a string, not {v}"));
+        }
+    }
     let project = str_of("project")
         .ok_or("a task spec needs `project` (or give a full Operation with `name`)")?
         .to_owned();
@@ -105,13 +138,25 @@ fn parse_item(item: Json) -> Result<Item, String> {
         v.clone_into(&mut spec.description);
     }
     if let Some(v) = str_of("work") {
-        spec.work = super::parse_duration(v)?;
+        spec.work = super::parse_duration(v).map_err(|e| format!("`work`: {e}"))?;
     }
     if let Some(v) = str_of("queue") {
-        spec.queue = super::parse_duration(v)?;
+        spec.queue = super::parse_duration(v).map_err(|e| format!("`queue`: {e}"))?;
     }
-    if let Some(v) = item.get("priority").and_then(Json::as_i64) {
-        spec.priority = i32::try_from(v).map_err(|_| "priority out of range")?;
+    if let Some(v) = item.get("priority") {
+        spec.priority = v
+            .as_i64()
+            .and_then(|p| i32::try_from(p).ok())
+            .ok_or_else(|| format!("`priority` must be a whole number (32 bits), not {v}"))?;
+    }
+    if let Some(v) = str_of("scriptUri") {
+        v.clone_into(&mut spec.script_uri);
+    }
+    if let Some(v) = item.get("retries") {
+        spec.retries = v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| format!("`retries` must be a whole number >= 0, not {v}"))?;
     }
     if let Some(Json::Array(uris)) = item.get("destinationUris") {
         spec.destination_uris = uris
@@ -147,30 +192,29 @@ fn parse_item(item: Json) -> Result<Item, String> {
         spec.failure_code = Code::try_from(e.code).unwrap_or(Code::Internal);
         spec.failure_message.clone_from(&e.message);
     }
-    let progress = item
-        .get("progress")
-        .and_then(Json::as_f64)
-        .unwrap_or(0.0)
-        .clamp(0.0, 1.0);
+    let progress = match item.get("progress") {
+        None => 0.0,
+        Some(v) => v
+            .as_f64()
+            .filter(|p| (0.0..=1.0).contains(p))
+            .ok_or_else(|| format!("`progress` must be a number from 0 to 1, not {v}"))?,
+    };
+    spec.check(&project)?;
     Ok(Item::Task {
         project,
         spec: Box::new(spec),
-        start: Start {
-            state,
-            progress,
-            error,
-        },
+        start: Start { state, progress },
     })
 }
 
-pub(super) fn insert(st: &mut Store, item: Item) {
+pub(super) fn insert(st: &mut Store, config: &super::EmulatorConfig, item: Item) {
     match item {
         Item::Task {
             project,
             spec,
             start,
         } => {
-            insert_task(st, &project, *spec, Some(start));
+            st.insert(config, &project, *spec, Some(start), None);
         }
         Item::Operation { project, op, meta } => {
             let id = op
@@ -179,10 +223,6 @@ pub(super) fn insert(st: &mut Store, item: Item) {
                 .map(|(_, id)| id.to_owned())
                 .unwrap_or_default();
             let state = State::try_from(meta.state).unwrap_or(State::Unspecified);
-            let error = match &op.result {
-                Some(operation::Result::Error(e)) => Some(e.clone()),
-                _ => None,
-            };
             let start = Start {
                 state: match (op.done, state, &op.result) {
                     (true, State::Succeeded | State::Failed | State::Cancelled, _) => state,
@@ -197,76 +237,53 @@ pub(super) fn insert(st: &mut Store, item: Item) {
                 } else {
                     0.0
                 },
-                error,
             };
             let spec = TaskSpec {
                 task_type: meta.r#type.clone(),
                 description: meta.description.clone(),
+                priority: meta.priority,
                 id: Some(id),
                 ..TaskSpec::default()
             };
-            let name = insert_task(st, &project, spec, Some(start));
-            // Keep the given metadata and result exactly, under the emulator's bookkeeping.
-            if let Some(entry) = st.ops.get_mut(&name) {
-                let computed_state = entry.meta.state;
-                entry.meta = *meta;
-                entry.meta.state = computed_state;
-                if op.done {
-                    entry.result = op.result.clone().or(entry.result.take());
-                }
-            }
+            // Kept exactly as given, under the emulator's bookkeeping.
+            let given = Given {
+                meta: *meta,
+                result: if op.done { op.result.clone() } else { None },
+                at: st.now,
+            };
+            st.insert(config, &project, spec, Some(start), Some(Box::new(given)));
         }
     }
 }
 
-/// Puts a freshly inserted entry at a seed's starting point.
-pub(super) fn apply_start(entry: &mut Entry, start: Start, now: SystemTime) {
-    let Start {
-        state,
-        progress,
-        error,
-    } = start;
-    entry.meta.state = state as i32;
-    entry.meta.progress = progress;
-    entry.meta.stages = stages_at(progress);
-    entry.worked = entry.work.mul_f64(progress);
-    match state {
-        State::Pending => {}
-        State::Running | State::Cancelling => {
-            entry.queue_left = Duration::ZERO;
-            entry.meta.start_time = Some(timestamp(now));
-            if state == State::Cancelling {
-                entry.cancel = Cancel::Pending {
-                    left: Duration::from_millis(500),
-                };
+impl Start {
+    /// Puts a new timeline at this starting point (the time is `now`). Returns whether the
+    /// operation still takes part in queueing (it is not done).
+    pub(super) fn apply(&self, tl: &mut Timeline, now: At, cancel_delay: Duration) -> bool {
+        tl.base = tl.work.mul_f64(self.progress.clamp(0.0, 1.0));
+        let terminal = match self.state {
+            State::Pending => return true,
+            State::Running => {
+                tl.eligible = now;
+                tl.started = Some(now);
+                return true;
             }
-        }
-        State::Succeeded | State::Failed | State::Cancelled | State::Unspecified => {
-            entry.queue_left = Duration::ZERO;
-            entry.meta.start_time = Some(timestamp(now));
-            entry.meta.end_time = Some(timestamp(now));
-            let result = match state {
-                State::Succeeded => {
-                    entry.meta.progress = 1.0;
-                    entry.meta.stages = stages_at(1.0);
-                    operation::Result::Response(prost_types::Any {
-                        type_url: super::EMPTY_TYPE_URL.to_owned(),
-                        value: Vec::new(),
-                    })
-                }
-                State::Cancelled => operation::Result::Error(error.unwrap_or(Status {
-                    code: Code::Cancelled as i32,
-                    message: "Cancelled.".into(),
-                    details: Vec::new(),
-                })),
-                _ => operation::Result::Error(error.unwrap_or(Status {
-                    code: entry.failure.0 as i32,
-                    message: entry.failure.1.clone(),
-                    details: Vec::new(),
-                })),
-            };
-            entry.result = Some(result);
-            entry.done_tx.send_replace(true);
-        }
+            State::Cancelling => {
+                tl.eligible = now;
+                tl.started = Some(now);
+                tl.cancel = CancelMark::Accepted {
+                    at: now,
+                    ends: now.saturating_add(cancel_delay),
+                };
+                return true;
+            }
+            State::Succeeded => Terminal::Succeeded,
+            State::Cancelled => Terminal::Cancelled,
+            State::Failed | State::Unspecified => Terminal::Failed,
+        };
+        tl.eligible = now;
+        tl.started = Some(now);
+        tl.sealed = Some((now, terminal));
+        false
     }
 }

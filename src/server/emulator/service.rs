@@ -6,8 +6,7 @@ use rand::Rng as _;
 use tonic::{Request, Response, Status};
 
 use super::filter::Filter;
-use super::{Cancel, DEFAULT_PAGE_SIZE, Emulator, MAX_PAGE_SIZE, finish};
-use crate::pb::google::earthengine::v1::operation_metadata::State;
+use super::{DEFAULT_PAGE_SIZE, Emulator, MAX_PAGE_SIZE};
 use crate::pb::google::longrunning::operations_server::Operations;
 use crate::pb::google::longrunning::{
     CancelOperationRequest, DeleteOperationRequest, GetOperationRequest, ListOperationsRequest,
@@ -22,8 +21,24 @@ enum Fault {
     After,
 }
 
+/// `name` as error messages quote it: whole up to 100 characters, otherwise its first 60 and
+/// last 20 characters around an ellipsis (a 16 KiB name must not make a 16 KiB error, which
+/// some gRPC clients refuse as too large metadata).
+pub(crate) fn short_name(name: &str) -> std::borrow::Cow<'_, str> {
+    const WHOLE: usize = 100;
+    const HEAD: usize = 60;
+    const TAIL: usize = 20;
+    let count = name.chars().count();
+    if count <= WHOLE {
+        return name.into();
+    }
+    let head: String = name.chars().take(HEAD).collect();
+    let tail: String = name.chars().skip(count - TAIL).collect();
+    format!("{head}…{tail} ({} bytes)", name.len()).into()
+}
+
 fn not_found(name: &str) -> Status {
-    Status::not_found(format!("Operation {name} not found."))
+    Status::not_found(format!("Operation {} not found.", short_name(name)))
 }
 
 fn unavailable(when: &str) -> Status {
@@ -46,7 +61,14 @@ fn check_name(name: &str) -> Result<(), Status> {
     }
     name.parse::<crate::name::OperationName>()
         .map(|_| ())
-        .map_err(|e| Status::invalid_argument(e.to_string()))
+        .map_err(|e| {
+            Status::invalid_argument(format!(
+                "invalid operation name `{}`: expected {}; {}",
+                short_name(name),
+                crate::name::EXPECTED_FORM,
+                e.problem()
+            ))
+        })
 }
 
 /// The project a list covers: `projects/p`, `projects/p/operations`; `None` (every project)
@@ -58,13 +80,15 @@ fn list_scope(name: &str) -> Result<Option<String>, Status> {
     }
     let rest = trimmed.strip_prefix("projects/").ok_or_else(|| {
         Status::invalid_argument(format!(
-            "invalid list name `{name}`: expected projects/{{project}}"
+            "invalid list name `{}`: expected projects/{{project}}",
+            short_name(name)
         ))
     })?;
     let project = rest.strip_suffix("/operations").unwrap_or(rest);
     if project.is_empty() || project.contains('/') {
         return Err(Status::invalid_argument(format!(
-            "invalid list name `{name}`: expected projects/{{project}}"
+            "invalid list name `{}`: expected projects/{{project}}",
+            short_name(name)
         )));
     }
     Ok(Some(project.to_owned()))
@@ -92,7 +116,8 @@ fn encode_token(seq: u64, fp: u32) -> String {
 fn decode_token(token: &str, fp: u32) -> Result<u64, Status> {
     let bad = || {
         Status::invalid_argument(format!(
-            "invalid page token `{token}` (tokens are only valid for the list they came from)"
+            "invalid page token `{}` (tokens are only valid for the list they came from)",
+            short_name(token)
         ))
     };
     if token.len() != 24 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -155,51 +180,35 @@ impl Emulator {
         check_name(name)?;
         let mut st = self.lock();
         let despite = config.complete_despite_cancel > 0.0
-            && st
-                .rng
-                .random_bool(config.complete_despite_cancel.clamp(0.0, 1.0));
-        let now = st.now;
-        let super::Store { ops, effects, .. } = &mut *st;
-        let entry = ops.get_mut(name).ok_or_else(|| not_found(name))?;
-        if entry.done() || entry.cancel != Cancel::None {
-            // Finished, or a cancel is already under way: nothing changes.
-            return Ok(());
-        }
-        entry.meta.state = State::Cancelling as i32;
-        entry.meta.update_time = Some(super::timestamp(now));
-        effects.entry(name.to_owned()).or_default().cancels_applied += 1;
-        if despite {
-            entry.cancel = Cancel::Ignored;
-        } else if config.cancel_delay.is_zero() {
-            finish(entry, effects, State::Cancelled, now);
-        } else {
-            entry.cancel = Cancel::Pending {
-                left: config.cancel_delay,
-            };
+            && st.rng.random_bool(config.complete_despite_cancel);
+        // Finished, or a cancel already under way: nothing changes, and the answer is OK.
+        let accepted = st
+            .cancel(name, despite, config.cancel_delay)
+            .ok_or_else(|| not_found(name))?;
+        drop(st);
+        if accepted {
+            // The operation's end moved: a wait on it must not sleep past it.
+            self.wake_driver();
         }
         Ok(())
     }
 
     fn do_delete(&self, name: &str) -> Result<(), Status> {
         check_name(name)?;
-        let mut st = self.lock();
-        let entry = st.ops.get(name).ok_or_else(|| not_found(name))?;
-        if !entry.done() {
-            return Err(Status::failed_precondition(format!(
-                "Operation {name} is not done; delete does not cancel: cancel it first."
-            )));
+        if self.lock().delete(name) {
+            Ok(())
+        } else {
+            Err(not_found(name))
         }
-        let seq = entry.seq;
-        st.ops.remove(name);
-        st.order.remove(&seq);
-        st.effects
-            .entry(name.to_owned())
-            .or_default()
-            .deletes_applied += 1;
-        Ok(())
     }
 
     fn do_list(&self, req: &ListOperationsRequest) -> Result<ListOperationsResponse, Status> {
+        if req.return_partial_success {
+            return Err(Status::unimplemented(
+                "returnPartialSuccess is not supported: Earth Engine documents no partial \
+                 success for list (the operations proto's rule), and every project is reachable.",
+            ));
+        }
         let scope = list_scope(&req.name)?;
         let filter = Filter::parse(&req.filter).map_err(Status::invalid_argument)?;
         let page_size = match req.page_size {
@@ -218,27 +227,27 @@ impl Emulator {
             decode_token(&req.page_token, fp)?
         };
         let st = self.lock();
+        let now = st.now;
         let mut operations = Vec::with_capacity(page_size.min(64));
         let mut next_page_token = String::new();
-        let candidates = st
-            .order
-            .range(..before)
-            .rev()
-            .filter_map(|(_, name)| st.ops.get(name))
-            .filter(|e| scope.as_deref().is_none_or(|p| p == e.project))
-            .filter(|e| filter.matches(e.done(), &e.meta));
+        let candidates = st.newest_first(scope.as_deref(), before).filter(|e| {
+            filter.is_empty()
+                || filter.matches_parts(e.done_at(now), e.state_at(now), e.task_type())
+        });
+        let mut last = None;
         for entry in candidates {
             if operations.len() == page_size {
                 // There is at least one more: resume after the last one returned.
-                if let Some(last) = operations.last().map(|(seq, _): &(u64, Operation)| *seq) {
-                    next_page_token = encode_token(last, fp);
+                if let Some(seq) = last {
+                    next_page_token = encode_token(seq, fp);
                 }
                 break;
             }
-            operations.push((entry.seq, entry.to_operation()));
+            last = Some(entry.seq);
+            operations.push(entry.operation(now, st.epoch));
         }
         Ok(ListOperationsResponse {
-            operations: operations.into_iter().map(|(_, op)| op).collect(),
+            operations,
             next_page_token,
             unreachable: Vec::new(),
         })
@@ -256,16 +265,19 @@ impl Emulator {
                 Duration::new(d.seconds as u64, d.nanos.clamp(0, 999_999_999) as u32).min(max)
             }
         };
-        let deadline = tokio::time::Instant::now() + timeout;
+        let now = tokio::time::Instant::now();
+        let deadline = now.checked_add(timeout).unwrap_or(now);
         loop {
-            let (op, mut rx) = {
-                let st = self.lock();
-                let entry = st.ops.get(&req.name).ok_or_else(|| not_found(&req.name))?;
-                (entry.to_operation(), entry.done_tx.subscribe())
+            let mut rx = {
+                let mut st = self.lock();
+                let entry = st.get(&req.name).ok_or_else(|| not_found(&req.name))?;
+                if entry.done_at(st.now) {
+                    return Ok(entry.operation(st.now, st.epoch));
+                }
+                let seq = entry.seq;
+                st.subscribe(seq)
             };
-            if op.done {
-                return Ok(op);
-            }
+            self.wake_driver();
             tokio::select! {
                 changed = rx.changed() => {
                     if changed.is_err() {
@@ -276,9 +288,8 @@ impl Emulator {
                 () = tokio::time::sleep_until(deadline) => {
                     let st = self.lock();
                     return st
-                        .ops
                         .get(&req.name)
-                        .map(super::Entry::to_operation)
+                        .map(|e| e.operation(st.now, st.epoch))
                         .ok_or_else(|| not_found(&req.name));
                 }
             }
@@ -347,6 +358,25 @@ mod tests {
         assert_eq!(decode_token(&t, fp).unwrap(), 42);
         assert!(decode_token(&t, fingerprint(Some("q"), "done = true")).is_err());
         assert!(decode_token("garbage", fp).is_err());
+    }
+
+    #[test]
+    fn long_names_are_shortened_in_errors() {
+        assert_eq!(
+            short_name("projects/p/operations/X"),
+            "projects/p/operations/X"
+        );
+        let long = format!("projects/p/operations/{}END", "é".repeat(16 * 1024));
+        let short = short_name(&long);
+        assert!(short.starts_with("projects/p/operations/é"), "{short}");
+        assert!(short.contains("…") && short.contains("éEND ("), "{short}");
+        assert!(short.chars().count() < 120, "{short}");
+        let status = not_found(&long);
+        assert!(status.message().len() < 300);
+        let status =
+            check_name(&format!("projects/p/operations/{}/", "x".repeat(20_000))).unwrap_err();
+        assert!(status.message().len() < 400, "{}", status.message());
+        assert!(status.message().contains("empty segment"));
     }
 
     #[test]
