@@ -280,6 +280,12 @@ async fn servers(options: &Options, child: &Child) -> Result<(), String> {
             grpc: false,
             rest: true,
         },
+        Target {
+            label: UNTIMED_LABEL,
+            addr: child.emulator_untimed,
+            grpc: true,
+            rest: true,
+        },
     ];
     let names = Arc::new(servers::ee_names(POOL, options.pool));
     let mut results: BTreeMap<(u8, usize, usize, bool), Vec<Sample>> = BTreeMap::new();
@@ -384,7 +390,62 @@ async fn servers(options: &Options, child: &Child) -> Result<(), String> {
     }
     println!();
     print_checks(&checks);
+    print_timeout_ab(options, &results);
     Ok(())
+}
+
+/// The label of the emulator served with every timeout off; its index in the servers
+/// section's targets is [`UNTIMED_INDEX`].
+const UNTIMED_LABEL: &str = "emulator, timeouts off (eeops::server::serve_with)";
+const UNTIMED_INDEX: usize = 4;
+
+/// The timeouts' cost: the emulator served with `ServerConfig::default()` (target 0) against
+/// the same emulator served with every timeout off (target [`UNTIMED_INDEX`]), measured in
+/// the same rounds.
+fn print_timeout_ab(options: &Options, results: &BTreeMap<(u8, usize, usize, bool), Vec<Sample>>) {
+    println!(
+        "### The timeouts' cost: default ServerConfig against every timeout off
+"
+    );
+    println!(
+        "The same emulator (one store) on two ports: `serve` (`ServerConfig::default()`: 10 s \
+         header, 30 s body, 60 s idle timeouts, HTTP/2 pings every 30 s) and `serve_with` a \
+         config with all four off. Medians over the same interleaved rounds; a ratio below 1 \
+         means the timeouts cost throughput.\n"
+    );
+    println!(
+        "| call | concurrency | transport | calls/s, defaults | calls/s, timeouts off | defaults / off | p50 µs, defaults | p50 µs, off |"
+    );
+    println!("|---|---:|---|---:|---:|---:|---:|---:|");
+    for op in OPS {
+        if !options.runs_op(op.label()) {
+            continue;
+        }
+        for &concurrency in &options.concurrency {
+            for grpc in [true, false] {
+                let get = |index: usize| {
+                    summarize(
+                        results
+                            .get(&(op as u8, concurrency, index, grpc))
+                            .map(Vec::as_slice)
+                            .unwrap_or_default(),
+                    )
+                };
+                let (on, off) = (get(0), get(UNTIMED_INDEX));
+                println!(
+                    "| {} | {concurrency} | {} | {:.0} | {:.0} | {:.3} | {:.0} | {:.0} |",
+                    op.label(),
+                    if grpc { "gRPC" } else { "REST" },
+                    on.calls_per_sec,
+                    off.calls_per_sec,
+                    on.calls_per_sec / off.calls_per_sec.max(1e-9),
+                    on.p50_us,
+                    off.p50_us
+                );
+            }
+        }
+    }
+    println!();
 }
 
 /// How a bulk run cancels.

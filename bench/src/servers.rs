@@ -1,6 +1,7 @@
 //! The servers, in a child process: the emulator, a trivial `Operations` (a fixed answer)
-//! served through `eeops::server::serve`, the same trivial service on a bare tonic server, and
-//! a bare axum server answering the same JSON. The driver talks to the child over its stdin
+//! served through `eeops::server::serve`, the same trivial service on a bare tonic server, a
+//! bare axum server answering the same JSON, and the same emulator once more through
+//! `serve_with` with every timeout off (the A/B of the timeouts' cost). The driver talks to the child over its stdin
 //! and stdout, one line at a time.
 
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use eeops::pb::google::longrunning::{
     ListOperationsResponse, Operation, WaitOperationRequest,
 };
 use eeops::server::emulator::{Emulator, EmulatorConfig, TaskSpec};
+use eeops::server::{ServerConfig, ServerHandle};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
@@ -120,6 +122,7 @@ pub async fn serve_child(pool: usize) -> Result<(), String> {
     let trivial = eeops::server::serve(fixed.clone(), any(0))
         .await
         .map_err(io)?;
+    let untimed = serve_untimed(emu.clone()).await?;
 
     let listener = TcpListener::bind(any(0)).await.map_err(io)?;
     let bare_tonic = listener.local_addr().map_err(io)?;
@@ -165,6 +168,9 @@ pub async fn serve_child(pool: usize) -> Result<(), String> {
         emulator.local_addr(),
         trivial.local_addr()
     );
+    out.write_all(hello_untimed(&untimed).as_bytes())
+        .await
+        .map_err(io)?;
     out.write_all(hello.as_bytes()).await.map_err(io)?;
     out.flush().await.map_err(io)?;
 
@@ -189,7 +195,31 @@ pub async fn serve_child(pool: usize) -> Result<(), String> {
     }
     emulator.shutdown().await;
     trivial.shutdown().await;
+    untimed.shutdown().await;
     Ok(())
+}
+
+/// The server configuration of the A/B against `ServerConfig::default()`: the same, with
+/// every timeout and timer off (no header, body or idle timeout, no HTTP/2 pings).
+pub fn untimed_config() -> ServerConfig {
+    ServerConfig::default()
+        .with_header_timeout(None)
+        .with_body_timeout(None)
+        .with_idle_timeout(None)
+        .with_http2_keep_alive_interval(None)
+}
+
+/// The same emulator (same store) served through `serve_with(untimed_config())`.
+async fn serve_untimed(emu: Emulator) -> Result<ServerHandle, String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    eeops::server::serve_with(emu, addr, untimed_config())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The child's line announcing the untimed emulator (read by [`Child::start`]).
+fn hello_untimed(untimed: &ServerHandle) -> String {
+    format!("emulator-untimed {}\n", untimed.local_addr())
 }
 
 fn eeops_bench_hwm() -> String {
@@ -216,6 +246,9 @@ pub struct Child {
     lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
     /// The emulator, served by `eeops::server::serve`.
     pub emulator: SocketAddr,
+    /// The same emulator, served by `eeops::server::serve_with` with every timeout off
+    /// ([`untimed_config`]).
+    pub emulator_untimed: SocketAddr,
     /// The fixed-answer service, served by `eeops::server::serve`.
     pub trivial: SocketAddr,
     /// The fixed-answer service on a bare tonic server (gRPC only).
@@ -258,6 +291,7 @@ impl Child {
         let addr = |k: &str| addrs.get(k).copied().ok_or(format!("no `{k}` address"));
         Ok(Child {
             emulator: addr("emulator")?,
+            emulator_untimed: addr("emulator-untimed")?,
             trivial: addr("trivial")?,
             bare_tonic: addr("bare-tonic")?,
             bare_axum: addr("bare-axum")?,
