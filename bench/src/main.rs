@@ -51,6 +51,10 @@ pub struct Options {
     pub clients: Vec<String>,
     /// Which calls the latency and server sections run: `get`, `cancel`.
     pub ops: Vec<String>,
+    /// Which servers the servers section drives (`emulator`, `trivial`, `bare-tonic`,
+    /// `bare-axum`, `emulator-untimed`; `emulator/rest` or `emulator/grpc` for one of its
+    /// transports), e.g. to count one server's instructions.
+    pub servers: Vec<String>,
 }
 
 impl Options {
@@ -120,6 +124,14 @@ impl Options {
                 .split(',')
                 .map(|s| s.trim().to_owned())
                 .collect(),
+            servers: get(
+                "--servers",
+                "EEOPS_BENCH_SERVERS",
+                "emulator,trivial,bare-tonic,bare-axum,emulator-untimed",
+            )
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .collect(),
         })
     }
 
@@ -133,6 +145,12 @@ impl Options {
 
     fn runs_op(&self, op: &str) -> bool {
         self.ops.iter().any(|s| s == op)
+    }
+
+    fn runs_server(&self, key: &str, transport: &str) -> bool {
+        self.servers.iter().any(|s| {
+            s == key || s.strip_prefix(key).and_then(|t| t.strip_prefix('/')) == Some(transport)
+        })
     }
 }
 
@@ -191,5 +209,12 @@ USAGE: cargo run --release -p eeops-bench -- [FLAGS]
   --sections L           latency,servers,bulk (all)
   --clients L            floor-grpc,eeops-grpc,floor-rest,eeops-rest,google (all; latency only)
   --ops L                get,cancel (both; latency and servers)
+  --servers L            emulator,trivial,bare-tonic,bare-axum,emulator-untimed
+                         (all; servers only); SERVER/rest or SERVER/grpc for one
+                         transport of it
+
+EEOPS_BENCH_SERVER_WRAPPER, if set, is a command the server process is started under
+(e.g. `valgrind --tool=callgrind --callgrind-out-file=server.cg`), to count its
+instructions.
 
 Each flag may also come from EEOPS_BENCH_<FLAG> (e.g. EEOPS_BENCH_SECS=0.5).";

@@ -249,6 +249,8 @@ fn print_checks(checks: &[(String, bool, &str)]) {
 /// A server of the comparison, and the transports it answers.
 struct Target {
     label: &'static str,
+    /// The name `--servers` knows it by.
+    key: &'static str,
     addr: SocketAddr,
     grpc: bool,
     rest: bool,
@@ -258,30 +260,35 @@ async fn servers(options: &Options, child: &Child) -> Result<(), String> {
     let targets = [
         Target {
             label: "emulator (eeops::server::serve)",
+            key: "emulator",
             addr: child.emulator,
             grpc: true,
             rest: true,
         },
         Target {
             label: "fixed answer (eeops::server::serve)",
+            key: "trivial",
             addr: child.trivial,
             grpc: true,
             rest: true,
         },
         Target {
             label: "fixed answer (bare tonic)",
+            key: "bare-tonic",
             addr: child.bare_tonic,
             grpc: true,
             rest: false,
         },
         Target {
             label: "fixed JSON (bare axum)",
+            key: "bare-axum",
             addr: child.bare_axum,
             grpc: false,
             rest: true,
         },
         Target {
             label: UNTIMED_LABEL,
+            key: "emulator-untimed",
             addr: child.emulator_untimed,
             grpc: true,
             rest: true,
@@ -297,6 +304,7 @@ async fn servers(options: &Options, child: &Child) -> Result<(), String> {
                         if (grpc && !target.grpc)
                             || (!grpc && !target.rest)
                             || !options.runs_op(op.label())
+                            || !options.runs_server(target.key, if grpc { "grpc" } else { "rest" })
                         {
                             continue;
                         }
@@ -357,23 +365,30 @@ async fn servers(options: &Options, child: &Child) -> Result<(), String> {
                     )
                 };
                 let bare = get(bare_index);
+                let measured =
+                    |index: usize| results.contains_key(&(op as u8, concurrency, index, grpc));
                 for (index, target) in targets.iter().enumerate() {
-                    if (grpc && !target.grpc) || (!grpc && !target.rest) {
+                    // Rows of servers, calls and transports left out by the filters.
+                    if !measured(index) {
                         continue;
                     }
                     let s = get(index);
                     let ratio = s.calls_per_sec / bare.calls_per_sec.max(1e-9);
+                    let ratio_text = if measured(bare_index) {
+                        format!("{ratio:.3}")
+                    } else {
+                        "n/a".to_owned()
+                    };
                     println!(
-                        "| {} | {concurrency} | {} | {} | {:.0} | {:.0} | {:.0} | {:.3} |",
+                        "| {} | {concurrency} | {} | {} | {:.0} | {:.0} | {:.0} | {ratio_text} |",
                         op.label(),
                         if grpc { "gRPC" } else { "REST" },
                         target.label,
                         s.calls_per_sec,
                         s.p50_us,
                         s.p99_us,
-                        ratio
                     );
-                    if index == 0 {
+                    if index == 0 && measured(bare_index) {
                         checks.push((
                             format!(
                                 "emulator {} {} c={concurrency}: {ratio:.2}x the bare server's calls/s",
@@ -431,6 +446,11 @@ fn print_timeout_ab(options: &Options, results: &BTreeMap<(u8, usize, usize, boo
                             .unwrap_or_default(),
                     )
                 };
+                let measured =
+                    |index: usize| results.contains_key(&(op as u8, concurrency, index, grpc));
+                if !measured(0) || !measured(UNTIMED_INDEX) {
+                    continue;
+                }
                 let (on, off) = (get(0), get(UNTIMED_INDEX));
                 println!(
                     "| {} | {concurrency} | {} | {:.0} | {:.0} | {:.3} | {:.0} | {:.0} |",

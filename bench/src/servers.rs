@@ -239,6 +239,21 @@ fn seed(emu: &Emulator, prefix: &str, n: usize, generic: bool) {
     }
 }
 
+/// The command that starts the server process: `exe`, or `exe` under the command in
+/// `EEOPS_BENCH_SERVER_WRAPPER` (words split at whitespace), such as callgrind.
+fn server_command(exe: std::path::PathBuf) -> tokio::process::Command {
+    let wrapper = std::env::var("EEOPS_BENCH_SERVER_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut command = tokio::process::Command::new(program);
+            command.args(words).arg(exe);
+            command
+        }
+        None => tokio::process::Command::new(exe),
+    }
+}
+
 /// The driver's side of the child.
 pub struct Child {
     process: tokio::process::Child,
@@ -261,7 +276,7 @@ impl Child {
     /// Starts `eeops-bench serve` and reads the servers' addresses.
     pub async fn start(pool: usize) -> Result<Child, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let mut process = tokio::process::Command::new(exe)
+        let mut process = server_command(exe)
             .arg("serve")
             .arg("--pool")
             .arg(pool.to_string())
@@ -337,7 +352,13 @@ impl Child {
     /// Ends the server process.
     pub async fn stop(mut self) {
         drop(self.stdin);
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.process.wait()).await;
+        // A process under a wrapper (callgrind) writes its results as it exits: let it.
+        let patience = if std::env::var_os("EEOPS_BENCH_SERVER_WRAPPER").is_some() {
+            Duration::from_secs(120)
+        } else {
+            Duration::from_secs(5)
+        };
+        let _ = tokio::time::timeout(patience, self.process.wait()).await;
         let _ = self.process.kill().await;
     }
 }
