@@ -52,8 +52,8 @@ pub struct Options {
     /// Which calls the latency and server sections run: `get`, `cancel`.
     pub ops: Vec<String>,
     /// Which servers the servers section drives (`emulator`, `trivial`, `bare-tonic`,
-    /// `bare-axum`, `emulator-untimed`; `emulator/rest` or `emulator/grpc` for one of its
-    /// transports), e.g. to count one server's instructions.
+    /// `bare-axum`, `emulator-untimed`, `emulator-axum`; `emulator/rest` or `emulator/grpc`
+    /// for one of its transports), e.g. to count one server's instructions.
     pub servers: Vec<String>,
 }
 
@@ -127,7 +127,7 @@ impl Options {
             servers: get(
                 "--servers",
                 "EEOPS_BENCH_SERVERS",
-                "emulator,trivial,bare-tonic,bare-axum,emulator-untimed",
+                "emulator,trivial,bare-tonic,bare-axum,emulator-untimed,emulator-axum",
             )
             .split(',')
             .map(|s| s.trim().to_owned())
@@ -209,7 +209,8 @@ USAGE: cargo run --release -p eeops-bench -- [FLAGS]
   --sections L           latency,servers,bulk (all)
   --clients L            floor-grpc,eeops-grpc,floor-rest,eeops-rest,google (all; latency only)
   --ops L                get,cancel (both; latency and servers)
-  --servers L            emulator,trivial,bare-tonic,bare-axum,emulator-untimed
+  --servers L            emulator,trivial,bare-tonic,bare-axum,emulator-untimed,
+                         emulator-axum
                          (all; servers only); SERVER/rest or SERVER/grpc for one
                          transport of it
 

@@ -1,7 +1,8 @@
 //! The servers, in a child process: the emulator, a trivial `Operations` (a fixed answer)
 //! served through `eeops::server::serve`, the same trivial service on a bare tonic server, a
-//! bare axum server answering the same JSON, and the same emulator once more through
-//! `serve_with` with every timeout off (the A/B of the timeouts' cost). The driver talks to the child over its stdin
+//! bare axum server answering the same JSON, and the same emulator twice more: through
+//! `serve_with` with every timeout off, and its router on plain `axum::serve` (the A/B of the
+//! timeouts' and the accept loop's cost). The driver talks to the child over its stdin
 //! and stdout, one line at a time.
 
 use std::net::SocketAddr;
@@ -123,6 +124,7 @@ pub async fn serve_child(pool: usize) -> Result<(), String> {
         .await
         .map_err(io)?;
     let untimed = serve_untimed(emu.clone()).await?;
+    let plain = serve_plain_axum(emu.clone()).await?;
 
     let listener = TcpListener::bind(any(0)).await.map_err(io)?;
     let bare_tonic = listener.local_addr().map_err(io)?;
@@ -168,6 +170,9 @@ pub async fn serve_child(pool: usize) -> Result<(), String> {
         emulator.local_addr(),
         trivial.local_addr()
     );
+    out.write_all(format!("emulator-axum {plain}\n").as_bytes())
+        .await
+        .map_err(io)?;
     out.write_all(hello_untimed(&untimed).as_bytes())
         .await
         .map_err(io)?;
@@ -217,6 +222,22 @@ async fn serve_untimed(emu: Emulator) -> Result<ServerHandle, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The same emulator's router (`eeops::server::router`) served by plain `axum::serve` with
+/// `TCP_NODELAY`, as `eeops::server::serve` served it before it had a `ServerConfig`: no
+/// timeouts, no connection cap, no accept loop of eeops' own.
+async fn serve_plain_axum(emu: Emulator) -> Result<SocketAddr, String> {
+    use axum::serve::ListenerExt as _;
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    tokio::spawn(async move { axum::serve(listener, eeops::server::router(emu)).await });
+    Ok(addr)
+}
+
 /// The child's line announcing the untimed emulator (read by [`Child::start`]).
 fn hello_untimed(untimed: &ServerHandle) -> String {
     format!("emulator-untimed {}\n", untimed.local_addr())
@@ -264,6 +285,8 @@ pub struct Child {
     /// The same emulator, served by `eeops::server::serve_with` with every timeout off
     /// ([`untimed_config`]).
     pub emulator_untimed: SocketAddr,
+    /// The same emulator's router on plain `axum::serve`, as before `ServerConfig`.
+    pub emulator_axum: SocketAddr,
     /// The fixed-answer service, served by `eeops::server::serve`.
     pub trivial: SocketAddr,
     /// The fixed-answer service on a bare tonic server (gRPC only).
@@ -307,6 +330,7 @@ impl Child {
         Ok(Child {
             emulator: addr("emulator")?,
             emulator_untimed: addr("emulator-untimed")?,
+            emulator_axum: addr("emulator-axum")?,
             trivial: addr("trivial")?,
             bare_tonic: addr("bare-tonic")?,
             bare_axum: addr("bare-axum")?,
