@@ -219,3 +219,43 @@ EEOPS_BENCH_SERVER_WRAPPER, if set, is a command the server process is started u
 instructions.
 
 Each flag may also come from EEOPS_BENCH_<FLAG> (e.g. EEOPS_BENCH_SECS=0.5).";
+
+#[cfg(test)]
+mod tests {
+    use super::Options;
+
+    fn options(args: &[&str]) -> Options {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        match Options::parse(&args) {
+            Ok(o) => o,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn servers_filter_takes_a_server_or_one_of_its_transports() {
+        let o = options(&["--servers", "emulator/rest, bare-tonic"]);
+        assert!(o.runs_server("emulator", "rest"));
+        assert!(!o.runs_server("emulator", "grpc"));
+        assert!(o.runs_server("bare-tonic", "grpc"));
+        assert!(!o.runs_server("emulator-untimed", "rest"));
+        assert!(!o.runs_server("emulator-axum", "rest"));
+    }
+
+    #[test]
+    fn every_server_runs_by_default() {
+        let o = options(&[]);
+        for key in [
+            "emulator",
+            "trivial",
+            "bare-tonic",
+            "bare-axum",
+            "emulator-untimed",
+            "emulator-axum",
+        ] {
+            for transport in ["grpc", "rest"] {
+                assert!(o.runs_server(key, transport), "{key}/{transport}");
+            }
+        }
+    }
+}
