@@ -246,6 +246,89 @@ fn print_checks(checks: &[(String, bool, &str)]) {
     println!();
 }
 
+/// The label of the emulator served with every timeout off; its index in the servers
+/// section's targets is [`UNTIMED_INDEX`].
+const UNTIMED_LABEL: &str = "emulator, timeouts off (eeops::server::serve_with)";
+const UNTIMED_INDEX: usize = 4;
+/// The index of the emulator's router on plain `axum::serve` in the same targets.
+const PLAIN_AXUM_INDEX: usize = 5;
+
+/// The timeouts' cost: the emulator served with `ServerConfig::default()` (target 0) against
+/// the same emulator served with every timeout off (target [`UNTIMED_INDEX`]) and its router on
+/// plain `axum::serve` (target [`PLAIN_AXUM_INDEX`]), measured in the same rounds.
+fn print_timeout_ab(options: &Options, results: &BTreeMap<(u8, usize, usize, bool), Vec<Sample>>) {
+    println!("### The server's defaults against no timeouts and against plain axum::serve\n");
+    println!(
+        "The same emulator (one store) on three ports: `serve` (`ServerConfig::default()`: 10 s \
+         header, 30 s body, 60 s idle timeouts, HTTP/2 pings every 30 s, eeops' accept loop), \
+         `serve_with` a config with those four off (same accept loop), and its router on plain \
+         `axum::serve` (how `serve` served before it had a `ServerConfig`). Each ratio is the \
+         median over rounds of the ratio within a round; below 1 means the defaults are \
+         slower.\n"
+    );
+    println!(
+        "| call | concurrency | transport | calls/s, defaults | calls/s, timeouts off | calls/s, plain axum | defaults / off | defaults / plain axum | p50 µs, defaults | p50 µs, off | p50 µs, plain axum |"
+    );
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for op in OPS {
+        if !options.runs_op(op.label()) {
+            continue;
+        }
+        for &concurrency in &options.concurrency {
+            for grpc in [true, false] {
+                let samples = |index: usize| {
+                    results
+                        .get(&(op as u8, concurrency, index, grpc))
+                        .map(Vec::as_slice)
+                        .unwrap_or_default()
+                };
+                if samples(0).is_empty() {
+                    continue;
+                }
+                let rate = |index: usize| {
+                    let s = samples(index);
+                    if s.is_empty() {
+                        ("n/a".to_owned(), "n/a".to_owned())
+                    } else {
+                        let s = summarize(s);
+                        (
+                            format!("{:.0}", s.calls_per_sec),
+                            format!("{:.0}", s.p50_us),
+                        )
+                    }
+                };
+                let ratio = |index: usize| {
+                    let pairs: Vec<f64> = samples(0)
+                        .iter()
+                        .zip(samples(index))
+                        .map(|(a, b)| a.calls_per_sec() / b.calls_per_sec().max(1e-9))
+                        .collect();
+                    if pairs.is_empty() {
+                        "n/a".to_owned()
+                    } else {
+                        format!("{:.3}", median(pairs))
+                    }
+                };
+                let (on, off, plain) = (rate(0), rate(UNTIMED_INDEX), rate(PLAIN_AXUM_INDEX));
+                println!(
+                    "| {} | {concurrency} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    op.label(),
+                    if grpc { "gRPC" } else { "REST" },
+                    on.0,
+                    off.0,
+                    plain.0,
+                    ratio(UNTIMED_INDEX),
+                    ratio(PLAIN_AXUM_INDEX),
+                    on.1,
+                    off.1,
+                    plain.1
+                );
+            }
+        }
+    }
+    println!();
+}
+
 /// A server of the comparison, and the transports it answers.
 struct Target {
     label: &'static str,
@@ -414,89 +497,6 @@ async fn servers(options: &Options, child: &Child) -> Result<(), String> {
     print_checks(&checks);
     print_timeout_ab(options, &results);
     Ok(())
-}
-
-/// The label of the emulator served with every timeout off; its index in the servers
-/// section's targets is [`UNTIMED_INDEX`].
-const UNTIMED_LABEL: &str = "emulator, timeouts off (eeops::server::serve_with)";
-const UNTIMED_INDEX: usize = 4;
-/// The index of the emulator's router on plain `axum::serve` in the same targets.
-const PLAIN_AXUM_INDEX: usize = 5;
-
-/// The timeouts' cost: the emulator served with `ServerConfig::default()` (target 0) against
-/// the same emulator served with every timeout off (target [`UNTIMED_INDEX`]) and its router on
-/// plain `axum::serve` (target [`PLAIN_AXUM_INDEX`]), measured in the same rounds.
-fn print_timeout_ab(options: &Options, results: &BTreeMap<(u8, usize, usize, bool), Vec<Sample>>) {
-    println!("### The server's defaults against no timeouts and against plain axum::serve\n");
-    println!(
-        "The same emulator (one store) on three ports: `serve` (`ServerConfig::default()`: 10 s \
-         header, 30 s body, 60 s idle timeouts, HTTP/2 pings every 30 s, eeops' accept loop), \
-         `serve_with` a config with those four off (same accept loop), and its router on plain \
-         `axum::serve` (how `serve` served before it had a `ServerConfig`). Each ratio is the \
-         median over rounds of the ratio within a round; below 1 means the defaults are \
-         slower.\n"
-    );
-    println!(
-        "| call | concurrency | transport | calls/s, defaults | calls/s, timeouts off | calls/s, plain axum | defaults / off | defaults / plain axum | p50 µs, defaults | p50 µs, off | p50 µs, plain axum |"
-    );
-    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for op in OPS {
-        if !options.runs_op(op.label()) {
-            continue;
-        }
-        for &concurrency in &options.concurrency {
-            for grpc in [true, false] {
-                let samples = |index: usize| {
-                    results
-                        .get(&(op as u8, concurrency, index, grpc))
-                        .map(Vec::as_slice)
-                        .unwrap_or_default()
-                };
-                if samples(0).is_empty() {
-                    continue;
-                }
-                let rate = |index: usize| {
-                    let s = samples(index);
-                    if s.is_empty() {
-                        ("n/a".to_owned(), "n/a".to_owned())
-                    } else {
-                        let s = summarize(s);
-                        (
-                            format!("{:.0}", s.calls_per_sec),
-                            format!("{:.0}", s.p50_us),
-                        )
-                    }
-                };
-                let ratio = |index: usize| {
-                    let pairs: Vec<f64> = samples(0)
-                        .iter()
-                        .zip(samples(index))
-                        .map(|(a, b)| a.calls_per_sec() / b.calls_per_sec().max(1e-9))
-                        .collect();
-                    if pairs.is_empty() {
-                        "n/a".to_owned()
-                    } else {
-                        format!("{:.3}", median(pairs))
-                    }
-                };
-                let (on, off, plain) = (rate(0), rate(UNTIMED_INDEX), rate(PLAIN_AXUM_INDEX));
-                println!(
-                    "| {} | {concurrency} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                    op.label(),
-                    if grpc { "gRPC" } else { "REST" },
-                    on.0,
-                    off.0,
-                    plain.0,
-                    ratio(UNTIMED_INDEX),
-                    ratio(PLAIN_AXUM_INDEX),
-                    on.1,
-                    off.1,
-                    plain.1
-                );
-            }
-        }
-    }
-    println!();
 }
 
 /// How a bulk run cancels.

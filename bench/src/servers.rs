@@ -120,11 +120,11 @@ pub async fn serve_child(pool: usize) -> Result<(), String> {
     let emulator = eeops::server::serve(emu.clone(), any(0))
         .await
         .map_err(io)?;
+    let untimed = serve_untimed(emu.clone()).await?;
+    let plain = serve_plain_axum(emu.clone()).await?;
     let trivial = eeops::server::serve(fixed.clone(), any(0))
         .await
         .map_err(io)?;
-    let untimed = serve_untimed(emu.clone()).await?;
-    let plain = serve_plain_axum(emu.clone()).await?;
 
     let listener = TcpListener::bind(any(0)).await.map_err(io)?;
     let bare_tonic = listener.local_addr().map_err(io)?;
@@ -198,9 +198,9 @@ pub async fn serve_child(pool: usize) -> Result<(), String> {
             .map_err(io)?;
         out.flush().await.map_err(io)?;
     }
+    untimed.shutdown().await;
     emulator.shutdown().await;
     trivial.shutdown().await;
-    untimed.shutdown().await;
     Ok(())
 }
 
