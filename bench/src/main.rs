@@ -63,6 +63,10 @@ pub struct Options {
     pub clients: Vec<String>,
     /// Which calls the latency and server sections run: `get`, `cancel`.
     pub ops: Vec<String>,
+    /// Which servers the servers section drives (`emulator`, `trivial`, `bare-tonic`,
+    /// `bare-axum`, `emulator-untimed`, `emulator-axum`; `emulator/rest` or `emulator/grpc`
+    /// for one of its transports), e.g. to count one server's instructions.
+    pub servers: Vec<String>,
 }
 
 impl Options {
@@ -157,6 +161,14 @@ impl Options {
                 .split(',')
                 .map(|s| s.trim().to_owned())
                 .collect(),
+            servers: get(
+                "--servers",
+                "EEOPS_BENCH_SERVERS",
+                "emulator,trivial,bare-tonic,bare-axum,emulator-untimed,emulator-axum",
+            )
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .collect(),
         })
     }
 
@@ -170,6 +182,12 @@ impl Options {
 
     fn runs_op(&self, op: &str) -> bool {
         self.ops.iter().any(|s| s == op)
+    }
+
+    fn runs_server(&self, key: &str, transport: &str) -> bool {
+        self.servers.iter().any(|s| {
+            s == key || s.strip_prefix(key).and_then(|t| t.strip_prefix('/')) == Some(transport)
+        })
     }
 }
 
@@ -233,5 +251,53 @@ USAGE: cargo run --release -p eeops-bench -- [FLAGS]
   --sections L           latency,servers,bulk,quota (all)
   --clients L            floor-grpc,eeops-grpc,floor-rest,eeops-rest,google (all; latency only)
   --ops L                get,cancel (both; latency and servers)
+  --servers L            emulator,trivial,bare-tonic,bare-axum,emulator-untimed,
+                         emulator-axum
+                         (all; servers only); SERVER/rest or SERVER/grpc for one
+                         transport of it
+
+EEOPS_BENCH_SERVER_WRAPPER, if set, is a command the server process is started under
+(e.g. `valgrind --tool=callgrind --callgrind-out-file=server.cg`), to count its
+instructions.
 
 Each flag may also come from EEOPS_BENCH_<FLAG> (e.g. EEOPS_BENCH_SECS=0.5).";
+
+#[cfg(test)]
+mod tests {
+    use super::Options;
+
+    fn options(args: &[&str]) -> Options {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        match Options::parse(&args) {
+            Ok(o) => o,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn servers_filter_takes_a_server_or_one_of_its_transports() {
+        let o = options(&["--servers", "emulator/rest, bare-tonic"]);
+        assert!(o.runs_server("emulator", "rest"));
+        assert!(!o.runs_server("emulator", "grpc"));
+        assert!(o.runs_server("bare-tonic", "grpc"));
+        assert!(!o.runs_server("emulator-untimed", "rest"));
+        assert!(!o.runs_server("emulator-axum", "rest"));
+    }
+
+    #[test]
+    fn every_server_runs_by_default() {
+        let o = options(&[]);
+        for key in [
+            "emulator",
+            "trivial",
+            "bare-tonic",
+            "bare-axum",
+            "emulator-untimed",
+            "emulator-axum",
+        ] {
+            for transport in ["grpc", "rest"] {
+                assert!(o.runs_server(key, transport), "{key}/{transport}");
+            }
+        }
+    }
+}

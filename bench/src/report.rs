@@ -249,9 +249,94 @@ pub fn print_checks(checks: &[(String, bool, &str)]) {
     println!();
 }
 
+/// The label of the emulator served with every timeout off; its index in the servers
+/// section's targets is [`UNTIMED_INDEX`].
+const UNTIMED_LABEL: &str = "emulator, timeouts off (eeops::server::serve_with)";
+const UNTIMED_INDEX: usize = 4;
+/// The index of the emulator's router on plain `axum::serve` in the same targets.
+const PLAIN_AXUM_INDEX: usize = 5;
+
+/// The timeouts' cost: the emulator served with `ServerConfig::default()` (target 0) against
+/// the same emulator served with every timeout off (target [`UNTIMED_INDEX`]) and its router on
+/// plain `axum::serve` (target [`PLAIN_AXUM_INDEX`]), measured in the same rounds.
+fn print_timeout_ab(options: &Options, results: &BTreeMap<(u8, usize, usize, bool), Vec<Sample>>) {
+    println!("### The server's defaults against no timeouts and against plain axum::serve\n");
+    println!(
+        "The same emulator (one store) on three ports: `serve` (`ServerConfig::default()`: 10 s \
+         header, 30 s body, 60 s idle timeouts, HTTP/2 pings every 30 s, eeops' accept loop), \
+         `serve_with` a config with those four off (same accept loop), and its router on plain \
+         `axum::serve` (how `serve` served before it had a `ServerConfig`). Each ratio is the \
+         median over rounds of the ratio within a round; below 1 means the defaults are \
+         slower.\n"
+    );
+    println!(
+        "| call | concurrency | transport | calls/s, defaults | calls/s, timeouts off | calls/s, plain axum | defaults / off | defaults / plain axum | p50 µs, defaults | p50 µs, off | p50 µs, plain axum |"
+    );
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for op in OPS {
+        if !options.runs_op(op.label()) {
+            continue;
+        }
+        for &concurrency in &options.concurrency {
+            for grpc in [true, false] {
+                let samples = |index: usize| {
+                    results
+                        .get(&(op as u8, concurrency, index, grpc))
+                        .map(Vec::as_slice)
+                        .unwrap_or_default()
+                };
+                if samples(0).is_empty() {
+                    continue;
+                }
+                let rate = |index: usize| {
+                    let s = samples(index);
+                    if s.is_empty() {
+                        ("n/a".to_owned(), "n/a".to_owned())
+                    } else {
+                        let s = summarize(s);
+                        (
+                            format!("{:.0}", s.calls_per_sec),
+                            format!("{:.0}", s.p50_us),
+                        )
+                    }
+                };
+                let ratio = |index: usize| {
+                    let pairs: Vec<f64> = samples(0)
+                        .iter()
+                        .zip(samples(index))
+                        .map(|(a, b)| a.calls_per_sec() / b.calls_per_sec().max(1e-9))
+                        .collect();
+                    if pairs.is_empty() {
+                        "n/a".to_owned()
+                    } else {
+                        format!("{:.3}", median(pairs))
+                    }
+                };
+                let (on, off, plain) = (rate(0), rate(UNTIMED_INDEX), rate(PLAIN_AXUM_INDEX));
+                println!(
+                    "| {} | {concurrency} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    op.label(),
+                    if grpc { "gRPC" } else { "REST" },
+                    on.0,
+                    off.0,
+                    plain.0,
+                    ratio(UNTIMED_INDEX),
+                    ratio(PLAIN_AXUM_INDEX),
+                    on.1,
+                    off.1,
+                    plain.1
+                );
+            }
+        }
+    }
+    println!();
+}
+
 /// A server of the comparison, and the transports it answers.
 struct Target {
     label: &'static str,
+    /// The name `--servers` knows it by.
+    key: &'static str,
     addr: SocketAddr,
     grpc: bool,
     rest: bool,
@@ -261,26 +346,44 @@ async fn servers(options: &Options, child: &Child) -> Result<(), String> {
     let targets = [
         Target {
             label: "emulator (eeops::server::serve)",
+            key: "emulator",
             addr: child.emulator,
             grpc: true,
             rest: true,
         },
         Target {
             label: "fixed answer (eeops::server::serve)",
+            key: "trivial",
             addr: child.trivial,
             grpc: true,
             rest: true,
         },
         Target {
             label: "fixed answer (bare tonic)",
+            key: "bare-tonic",
             addr: child.bare_tonic,
             grpc: true,
             rest: false,
         },
         Target {
             label: "fixed JSON (bare axum)",
+            key: "bare-axum",
             addr: child.bare_axum,
             grpc: false,
+            rest: true,
+        },
+        Target {
+            label: UNTIMED_LABEL,
+            key: "emulator-untimed",
+            addr: child.emulator_untimed,
+            grpc: true,
+            rest: true,
+        },
+        Target {
+            label: "emulator, router on plain axum::serve (before ServerConfig)",
+            key: "emulator-axum",
+            addr: child.emulator_axum,
+            grpc: true,
             rest: true,
         },
     ];
@@ -294,6 +397,7 @@ async fn servers(options: &Options, child: &Child) -> Result<(), String> {
                         if (grpc && !target.grpc)
                             || (!grpc && !target.rest)
                             || !options.runs_op(op.label())
+                            || !options.runs_server(target.key, if grpc { "grpc" } else { "rest" })
                         {
                             continue;
                         }
@@ -354,23 +458,30 @@ async fn servers(options: &Options, child: &Child) -> Result<(), String> {
                     )
                 };
                 let bare = get(bare_index);
+                let measured =
+                    |index: usize| results.contains_key(&(op as u8, concurrency, index, grpc));
                 for (index, target) in targets.iter().enumerate() {
-                    if (grpc && !target.grpc) || (!grpc && !target.rest) {
+                    // Rows of servers, calls and transports left out by the filters.
+                    if !measured(index) {
                         continue;
                     }
                     let s = get(index);
                     let ratio = s.calls_per_sec / bare.calls_per_sec.max(1e-9);
+                    let ratio_text = if measured(bare_index) {
+                        format!("{ratio:.3}")
+                    } else {
+                        "n/a".to_owned()
+                    };
                     println!(
-                        "| {} | {concurrency} | {} | {} | {:.0} | {:.0} | {:.0} | {:.3} |",
+                        "| {} | {concurrency} | {} | {} | {:.0} | {:.0} | {:.0} | {ratio_text} |",
                         op.label(),
                         if grpc { "gRPC" } else { "REST" },
                         target.label,
                         s.calls_per_sec,
                         s.p50_us,
                         s.p99_us,
-                        ratio
                     );
-                    if index == 0 {
+                    if index == 0 && measured(bare_index) {
                         checks.push((
                             format!(
                                 "emulator {} {} c={concurrency}: {ratio:.2}x the bare server's calls/s",
@@ -387,5 +498,6 @@ async fn servers(options: &Options, child: &Child) -> Result<(), String> {
     }
     println!();
     print_checks(&checks);
+    print_timeout_ab(options, &results);
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! The servers, in a child process: the emulator, a trivial `Operations` (a fixed answer)
-//! served through `eeops::server::serve`, the same trivial service on a bare tonic server, and
-//! a bare axum server answering the same JSON. The driver talks to the child over its stdin
+//! served through `eeops::server::serve`, the same trivial service on a bare tonic server, a
+//! bare axum server answering the same JSON, and the same emulator twice more: through
+//! `serve_with` with every timeout off, and its router on plain `axum::serve` (the A/B of the
+//! timeouts' and the accept loop's cost). The driver talks to the child over its stdin
 //! and stdout, one line at a time.
 
 use std::net::SocketAddr;
@@ -14,6 +16,7 @@ use eeops::pb::google::longrunning::{
     ListOperationsResponse, Operation, WaitOperationRequest,
 };
 use eeops::server::emulator::{Emulator, EmulatorConfig, TaskSpec};
+use eeops::server::{ServerConfig, ServerHandle};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
@@ -124,6 +127,8 @@ pub async fn serve_child(pool: usize, rate_limit: f64) -> Result<(), String> {
     let emulator = eeops::server::serve(emu.clone(), any(0))
         .await
         .map_err(io)?;
+    let untimed = serve_untimed(emu.clone()).await?;
+    let plain = serve_plain_axum(emu.clone()).await?;
     let trivial = eeops::server::serve(fixed.clone(), any(0))
         .await
         .map_err(io)?;
@@ -176,6 +181,12 @@ pub async fn serve_child(pool: usize, rate_limit: f64) -> Result<(), String> {
         trivial.local_addr(),
         quota.local_addr()
     );
+    out.write_all(format!("emulator-axum {plain}\n").as_bytes())
+        .await
+        .map_err(io)?;
+    out.write_all(hello_untimed(&untimed).as_bytes())
+        .await
+        .map_err(io)?;
     out.write_all(hello.as_bytes()).await.map_err(io)?;
     out.flush().await.map_err(io)?;
 
@@ -205,10 +216,50 @@ pub async fn serve_child(pool: usize, rate_limit: f64) -> Result<(), String> {
             .map_err(io)?;
         out.flush().await.map_err(io)?;
     }
+    untimed.shutdown().await;
     emulator.shutdown().await;
     trivial.shutdown().await;
     quota.shutdown().await;
     Ok(())
+}
+
+/// The server configuration of the A/B against `ServerConfig::default()`: the same, with
+/// every timeout and timer off (no header, body or idle timeout, no HTTP/2 pings).
+pub fn untimed_config() -> ServerConfig {
+    ServerConfig::default()
+        .with_header_timeout(None)
+        .with_body_timeout(None)
+        .with_idle_timeout(None)
+        .with_http2_keep_alive_interval(None)
+}
+
+/// The same emulator (same store) served through `serve_with(untimed_config())`.
+async fn serve_untimed(emu: Emulator) -> Result<ServerHandle, String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    eeops::server::serve_with(emu, addr, untimed_config())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The same emulator's router (`eeops::server::router`) served by plain `axum::serve` with
+/// `TCP_NODELAY`, as `eeops::server::serve` served it before it had a `ServerConfig`: no
+/// timeouts, no connection cap, no accept loop of eeops' own.
+async fn serve_plain_axum(emu: Emulator) -> Result<SocketAddr, String> {
+    use axum::serve::ListenerExt as _;
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    tokio::spawn(async move { axum::serve(listener, eeops::server::router(emu)).await });
+    Ok(addr)
+}
+
+/// The child's line announcing the untimed emulator (read by [`Child::start`]).
+fn hello_untimed(untimed: &ServerHandle) -> String {
+    format!("emulator-untimed {}\n", untimed.local_addr())
 }
 
 fn eeops_bench_hwm() -> String {
@@ -228,6 +279,21 @@ fn seed(emu: &Emulator, prefix: &str, n: usize, generic: bool) {
     }
 }
 
+/// The command that starts the server process: `exe`, or `exe` under the command in
+/// `EEOPS_BENCH_SERVER_WRAPPER` (words split at whitespace), such as callgrind.
+fn server_command(exe: std::path::PathBuf) -> tokio::process::Command {
+    let wrapper = std::env::var("EEOPS_BENCH_SERVER_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut command = tokio::process::Command::new(program);
+            command.args(words).arg(exe);
+            command
+        }
+        None => tokio::process::Command::new(exe),
+    }
+}
+
 /// The driver's side of the child.
 pub struct Child {
     process: tokio::process::Child,
@@ -235,6 +301,11 @@ pub struct Child {
     lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
     /// The emulator, served by `eeops::server::serve`.
     pub emulator: SocketAddr,
+    /// The same emulator, served by `eeops::server::serve_with` with every timeout off
+    /// ([`untimed_config`]).
+    pub emulator_untimed: SocketAddr,
+    /// The same emulator's router on plain `axum::serve`, as before `ServerConfig`.
+    pub emulator_axum: SocketAddr,
     /// The fixed-answer service, served by `eeops::server::serve`.
     pub trivial: SocketAddr,
     /// The emulator with a request quota (`--rate-limit`).
@@ -249,7 +320,7 @@ impl Child {
     /// Starts `eeops-bench serve` and reads the servers' addresses.
     pub async fn start(pool: usize, rate_limit: f64) -> Result<Child, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let mut process = tokio::process::Command::new(exe)
+        let mut process = server_command(exe)
             .arg("serve")
             .arg("--pool")
             .arg(pool.to_string())
@@ -281,6 +352,8 @@ impl Child {
         let addr = |k: &str| addrs.get(k).copied().ok_or(format!("no `{k}` address"));
         Ok(Child {
             emulator: addr("emulator")?,
+            emulator_untimed: addr("emulator-untimed")?,
+            emulator_axum: addr("emulator-axum")?,
             trivial: addr("trivial")?,
             quota: addr("quota")?,
             bare_tonic: addr("bare-tonic")?,
@@ -334,7 +407,13 @@ impl Child {
     /// Ends the server process.
     pub async fn stop(mut self) {
         drop(self.stdin);
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.process.wait()).await;
+        // A process under a wrapper (callgrind) writes its results as it exits: let it.
+        let patience = if std::env::var_os("EEOPS_BENCH_SERVER_WRAPPER").is_some() {
+            Duration::from_secs(120)
+        } else {
+            Duration::from_secs(5)
+        };
+        let _ = tokio::time::timeout(patience, self.process.wait()).await;
         let _ = self.process.kill().await;
     }
 }
