@@ -12,8 +12,8 @@ use futures::StreamExt as _;
 use indicatif::ProgressBar;
 
 use crate::commands::{
-    CONCURRENCY, bar_style, list_selected, only_with_all, print_json, project_collection,
-    resolve_all, states_for_all, wants_all,
+    CONCURRENCY, bar_style, only_with_all, print_json, project_collection, resolve_all,
+    states_for_all, unfinished_selected, wants_all,
 };
 use crate::output::{self, clean, operation_json, outcome_detail, outcome_word, state_label};
 use crate::select::Selection;
@@ -311,15 +311,7 @@ async fn cancel_all(
     selection: &Selection,
 ) -> Result<u8, Failure> {
     let collection = project_collection(g, c)?;
-    // Unverified metadata (gRPC, not eeops' server) proves only "not done": kept, and refused
-    // below when the selection needs more.
-    let ops = list_selected(g, c, &collection, |op| {
-        !op.done && (op.metadata_unverified() || selection.matches(op))
-    })
-    .await?;
-    if selection.needs_metadata() && ops.iter().any(|op| op.metadata_unverified()) {
-        return Err(selection.unverifiable());
-    }
+    let ops = unfinished_selected(g, c, &collection, selection).await?;
     if ops.is_empty() {
         errln!(
             "nothing to cancel in {collection} ({})",

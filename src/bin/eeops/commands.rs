@@ -310,6 +310,25 @@ pub(crate) async fn list_selected(
     })
 }
 
+/// The unfinished operations of the collection that `selection` keeps (for `cancel all` and
+/// `wait all`). Unverified metadata (gRPC, not eeops' server) proves only "not done": such
+/// operations are kept when the selection asks for no more, and refused when it does.
+pub(crate) async fn unfinished_selected(
+    g: &Global,
+    c: &Client,
+    collection: &str,
+    selection: &Selection,
+) -> Result<Vec<Operation>, Failure> {
+    let ops = list_selected(g, c, collection, |op| {
+        !op.done && (op.metadata_unverified() || selection.matches(op))
+    })
+    .await?;
+    if selection.needs_metadata() && ops.iter().any(|op| op.metadata_unverified()) {
+        return Err(selection.unverifiable());
+    }
+    Ok(ops)
+}
+
 /// `list`.
 pub async fn list(g: &Global, a: ListArgs) -> Result<u8, Failure> {
     let selection = Selection::parse(&a.state, &a.task_type)?;

@@ -10,8 +10,8 @@ use futures::StreamExt as _;
 use indicatif::{MultiProgress, ProgressBar};
 
 use crate::commands::{
-    CONCURRENCY, bar_style, list_selected, only_with_all, print_json, project_collection,
-    report_error, resolve_all, states_for_all, wants_all,
+    CONCURRENCY, bar_style, only_with_all, print_json, project_collection, report_error,
+    resolve_all, states_for_all, unfinished_selected, wants_all,
 };
 use crate::output::{clean, operation_json, outcome_label, state_label, task_id};
 use crate::select::Selection;
@@ -100,13 +100,7 @@ pub async fn wait(g: &Global, a: WaitArgs) -> Result<u8, Failure> {
     let c = client(g).await?;
     let names = if all {
         let collection = project_collection(g, &c)?;
-        let ops = list_selected(g, &c, &collection, |op| {
-            !op.done && (op.metadata_unverified() || selection.matches(op))
-        })
-        .await?;
-        if selection.needs_metadata() && ops.iter().any(|op| op.metadata_unverified()) {
-            return Err(selection.unverifiable());
-        }
+        let ops = unfinished_selected(g, &c, &collection, &selection).await?;
         if ops.is_empty() {
             errln!(
                 "nothing to wait for in {collection} ({})",
