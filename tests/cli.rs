@@ -1339,3 +1339,25 @@ async fn the_emulator_outlives_a_closed_stdout() {
     assert!(served && alive, "the emulator did not keep serving: {err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Several names against a port where nothing listens: the bulk calls give up after the retry
+/// policy's attempts, as a single call does, instead of retrying until their 10-minute
+/// deadline. Exit 3, with the connection error named for each name.
+#[tokio::test(flavor = "multi_thread")]
+async fn several_names_against_a_dead_port_end_promptly() {
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    for args in [
+        &["get", "AAAA", "BBBB"][..],
+        &["delete", "AAAA", "BBBB"],
+        &["cancel", "AAAA", "BBBB"],
+    ] {
+        let o = tokio::time::timeout(Duration::from_secs(60), eeops(dead, "rest", args))
+            .await
+            .unwrap_or_else(|_| panic!("{args:?} still running after 60 s"));
+        assert_eq!(code(&o), 3, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("cannot connect"), "{}", stderr(&o));
+    }
+}

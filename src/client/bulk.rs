@@ -460,6 +460,7 @@ impl Client {
             floor,
             cap,
             slow_start: true,
+            answered: false,
             generation: 0,
             paused_until: None,
             out,
@@ -514,6 +515,10 @@ struct Driver<C: BulkCall> {
     cap: f64,
     /// No congestion seen yet: the limit grows by one per success.
     slow_start: bool,
+    /// The server has answered at least once (a success or a status). Until then a connection
+    /// failure counts against the retry policy's `max_attempts`, so a dead endpoint ends the
+    /// run quickly instead of being retried until the deadline.
+    answered: bool,
     /// Bumped at each decrease; a failure of a call sent before the last decrease does not
     /// decrease again.
     generation: u64,
@@ -718,6 +723,7 @@ impl<C: BulkCall> Driver<C> {
                 for (item, result) in results {
                     match result {
                         Ok(v) => {
+                            self.answered = true;
                             let step = if self.slow_start {
                                 1.0
                             } else {
@@ -753,6 +759,12 @@ impl<C: BulkCall> Driver<C> {
     }
 
     fn retry_worthy(&self, attempt: u32, e: &Error) -> bool {
+        if !self.answered
+            && e.kind() == ErrorKind::Transport
+            && attempt >= self.client.inner.retrier.policy.max_attempts
+        {
+            return false;
+        }
         e.code() == Some(Code::ResourceExhausted)
             || e.kind() == ErrorKind::Timeout
             || self
@@ -764,6 +776,7 @@ impl<C: BulkCall> Driver<C> {
     }
 
     fn failed(&mut self, mut item: Item, e: Error, generation: u64, now: Instant) {
+        self.answered |= e.status().is_some();
         if !self.retry_worthy(item.attempt, &e) {
             let result = C::settle(item.attempt, e);
             self.finish(item.index, item.name, result);
