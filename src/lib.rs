@@ -8,7 +8,8 @@
 //!   by the REST client and the REST server;
 //! * [`pb`]: the generated protobuf types, tonic client and server, and binding table;
 //! * [`stub`]: the transport-agnostic `Operations` trait;
-//! * [`json`]: proto3 JSON; [`error`]: the one error type.
+//! * [`json`]: proto3 JSON; [`error`]: the one error type;
+//! * [`openapi`]: OpenAPI 3.1 documents of the REST bindings.
 //!
 //! With the `server` feature, `server` serves any `google.longrunning.Operations`
 //! implementation over gRPC and REST on one port, and `server::emulator` is an in-memory Earth
@@ -21,6 +22,7 @@ pub mod client;
 pub mod error;
 pub mod json;
 pub mod name;
+pub mod openapi;
 pub mod pb;
 #[cfg(feature = "server")]
 pub mod server;

@@ -408,9 +408,15 @@ impl<S: Operations> RestService<S> {
         let (parts, body) = req.into_parts();
         let path = parts.uri.path();
 
-        if path == "/$discovery/rest" {
+        // The descriptions of the API: Google's discovery document and the OpenAPI document.
+        if path == "/$discovery/rest" || path == crate::openapi::OPENAPI_PATH {
             self.check_hook(&parts, None)?;
             return if parts.method == Method::GET {
+                if path == crate::openapi::OPENAPI_PATH {
+                    let doc = crate::openapi::served_document()
+                        .map_err(|e| RestError::new(Code::Internal, e))?;
+                    return Ok(json_response(StatusCode::OK, doc, out));
+                }
                 let doc = super::discovery::document(query, &parts.headers)?;
                 Ok(json_response(StatusCode::OK, &doc, out))
             } else {

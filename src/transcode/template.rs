@@ -121,6 +121,11 @@ impl Variable {
         &self.expected
     }
 
+    /// The template segments the variable binds: indexes into [`PathTemplate::segments`].
+    pub(crate) fn span(&self) -> std::ops::Range<usize> {
+        self.start..self.end
+    }
+
     /// Checks a value against the pattern without building anything.
     fn check(&self, value: &str) -> Result<(), ExpandErrorKind> {
         if value.is_empty() {
