@@ -33,8 +33,8 @@
 //!   neither in the path nor the body is a query parameter named by its JSON path
 //!   (`filter.nested.level`); repeated scalars are arrays (`ids=1&ids=2`), enums their names,
 //!   Timestamp, Duration, FieldMask and the wrappers one value each. Maps, repeated messages,
-//!   `Any`, `Struct`, `Value` and `Empty` cannot travel in a query and are left out, as is a
-//!   message field that would recurse into its own type.
+//!   `Any`, `Struct`, `Value`, `Empty` and `NullValue` cannot travel in a query and are left
+//!   out, as is a message field that would recurse into its own type.
 //! * **Bodies**: `body: "*"` sends the request message less its top-level path fields (an
 //!   inline schema when any are in the path); `body: "field"` sends that field's schema;
 //!   `response_body` answers with the named field's schema instead of the response message.
@@ -857,6 +857,12 @@ impl Generator {
                 continue;
             }
             let json_path = format!("{json_prefix}{}", fd.json_name());
+            if let Kind::Enum(e) = fd.kind()
+                && e.full_name() == "google.protobuf.NullValue"
+            {
+                // Its one value is JSON's null, which a query cannot say.
+                continue;
+            }
             if let Kind::Message(m) = fd.kind()
                 && !is_scalar_wkt(m.full_name())
             {

@@ -10,8 +10,10 @@ mod server_support;
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use eeops::openapi::{DocumentInfo, OPENAPI_PATH, document};
+use eeops::server::emulator::{TaskOutcome, TaskSpec};
 use eeops::transcode::{HttpBinding, Router};
 use prost_reflect::DescriptorPool;
 use serde_json::{Value as Json, json};
@@ -201,6 +203,51 @@ fn sample(doc: &Json, param: &Json, index: usize) -> String {
     }
 }
 
+/// The path with its parameters filled in, as a generated client would.
+fn concrete_path(doc: &Json, path: &str, op: &Json) -> String {
+    let mut concrete = path.to_owned();
+    for (i, p) in op["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["in"] == "path")
+        .enumerate()
+    {
+        let name = p["name"].as_str().unwrap();
+        let placeholder = format!("{{{name}}}");
+        assert!(concrete.contains(&placeholder), "{path}: no {placeholder}");
+        assert_eq!(p["required"], true, "{path} {name}");
+        concrete = concrete.replace(&placeholder, &sample(doc, p, i));
+    }
+    assert!(!concrete.contains('{'), "{path}: undeclared parameter");
+    concrete
+}
+
+/// A query value of a parameter's schema that is not the default (so that it shows in the
+/// decoded message's JSON).
+fn query_sample(doc: &Json, schema: &Json) -> String {
+    let schema = deref(doc, schema);
+    if let Some(values) = schema["enum"].as_array() {
+        return values[1].as_str().unwrap().to_owned();
+    }
+    let ty = match &schema["type"] {
+        Json::Array(types) => types[0].as_str().unwrap(),
+        other => other.as_str().unwrap(),
+    };
+    match (ty, schema["format"].as_str()) {
+        ("string", Some("int64" | "uint64")) => "12".into(),
+        ("string", Some("byte")) => "a2V5".into(),
+        ("string", Some("date-time")) => "2024-05-06T07:08:09Z".into(),
+        ("string", Some("google-duration")) => "3.5s".into(),
+        ("string", Some("google-fieldmask")) => "a.b,c".into(),
+        ("string", _) => "text".into(),
+        ("integer", _) => "3".into(),
+        ("number", _) => "1.5".into(),
+        ("boolean", _) => "true".into(),
+        other => panic!("no sample for {other:?}"),
+    }
+}
+
 /// Fills each operation's path in as a generated client would, routes it through the
 /// router of `bindings`, and checks that it reaches the binding the operation was made from;
 /// every binding must be reached exactly once.
@@ -210,21 +257,7 @@ fn check_routes(doc: &Json, bindings: &'static [HttpBinding]) {
     let ops = operations(doc);
     assert_eq!(ops.len(), bindings.len(), "one operation per binding");
     for (method, path, op) in &ops {
-        let mut concrete = path.clone();
-        for (i, p) in op["parameters"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|p| p["in"] == "path")
-            .enumerate()
-        {
-            let name = p["name"].as_str().unwrap();
-            let placeholder = format!("{{{name}}}");
-            assert!(concrete.contains(&placeholder), "{path}: no {placeholder}");
-            assert_eq!(p["required"], true, "{path} {name}");
-            concrete = concrete.replace(&placeholder, &sample(doc, p, i));
-        }
-        assert!(!concrete.contains('{'), "{path}: undeclared parameter");
+        let concrete = concrete_path(doc, path, op);
         let routed = router
             .route(method, &concrete)
             .unwrap_or_else(|e| panic!("{method} {path} as {concrete}: {e}"));
@@ -251,6 +284,73 @@ fn check_routes(doc: &Json, bindings: &'static [HttpBinding]) {
         );
     }
     assert_eq!(reached.len(), bindings.len());
+}
+
+/// Sends every documented query parameter of every operation, with a value of its documented
+/// type, to the server's decoder (and `{}` as the body where there is one): each must be
+/// accepted and land in the request message under its JSON path.
+fn check_query_parameters(doc: &Json, pool: &DescriptorPool, bindings: &'static [HttpBinding]) {
+    let router = Router::new(bindings).unwrap();
+    let mut seen = 0;
+    for (method, path, op) in operations(doc) {
+        let concrete = concrete_path(doc, &path, &op);
+        let route = router.route(&method, &concrete).unwrap();
+        let (service, rpc) = route.binding.method.rsplit_once('.').unwrap();
+        let input = pool
+            .get_service_by_name(service)
+            .unwrap()
+            .methods()
+            .find(|m| m.name() == rpc)
+            .unwrap()
+            .input();
+        let mut pairs = Vec::new();
+        for p in op["parameters"].as_array().into_iter().flatten() {
+            if p["in"] != "query" {
+                continue;
+            }
+            let name = p["name"].as_str().unwrap();
+            // One member of a oneof is enough.
+            if name.ends_with("pickNumber") {
+                continue;
+            }
+            let schema = &p["schema"];
+            if schema["type"] == "array" {
+                let one = query_sample(doc, &schema["items"]);
+                pairs.push((name.to_owned(), one.clone()));
+                pairs.push((name.to_owned(), one));
+            } else {
+                pairs.push((name.to_owned(), query_sample(doc, schema)));
+            }
+        }
+        let query = eeops::transcode::encode_query(&pairs);
+        let body: &[u8] = if op.get("requestBody").is_some() {
+            b"{}"
+        } else {
+            b""
+        };
+        let msg = eeops::transcode::decode_request(&route, &input, Some(&query), body, &[])
+            .unwrap_or_else(|e| panic!("{method} {path} ?{query}: {e}"));
+        let json = serde_json::to_value(&msg).unwrap();
+        for (name, _) in &pairs {
+            let pointer = format!("/{}", name.replace('.', "/"));
+            assert!(
+                json.pointer(&pointer).is_some(),
+                "{method} {path}: `{name}` not in {json}"
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen > 0);
+}
+
+#[test]
+fn documented_query_parameters_are_what_the_server_decodes() {
+    check_query_parameters(&features_doc(), pool(), FEATURES);
+    check_query_parameters(
+        &eeops_doc(),
+        &eeops::pb::DESCRIPTOR_POOL,
+        eeops::pb::HTTP_BINDINGS,
+    );
 }
 
 fn param<'o>(op: &'o Json, name: &str) -> Option<&'o Json> {
@@ -634,6 +734,7 @@ fn features_query_of_a_recursive_message_and_field_behavior() {
         "filter.list",
         "filter.attachment",
         "filter.nothing",
+        "filter.gap",
     ] {
         assert!(!names.contains(absent), "{absent} in {names:?}");
     }
@@ -812,96 +913,231 @@ fn bad_tables_are_refused_naming_the_binding() {
     assert_eq!(err.subject(), "extra schema eeops.test.transcode.Nope");
 }
 
-/// Validates documents with Python's openapi-spec-validator (`EEOPS_PYTHON`, as the interop
-/// tests find Python).
-fn validate_with_python(docs: &[(&str, &Json)]) {
-    let python = match std::env::var("EEOPS_PYTHON") {
-        Ok(p) if !p.is_empty() => p,
+/// The interpreter named by `EEOPS_PYTHON` (as the interop tests find Python); `None`, after
+/// printing SKIPPED, when it is not set outside CI.
+fn python() -> Option<String> {
+    match std::env::var("EEOPS_PYTHON") {
+        Ok(p) if !p.is_empty() => Some(p),
         _ => {
             assert!(
                 std::env::var_os("CI").is_none(),
                 "EEOPS_PYTHON is not set, and CI is: the OpenAPI validation cannot be skipped"
             );
             eprintln!("SKIPPED: EEOPS_PYTHON is not set, so openapi-spec-validator cannot run");
-            return;
+            None
         }
-    };
+    }
+}
+
+/// Runs `tests/interop/{script}` on JSON files holding `values`; returns its exit code and
+/// output, or `None` (after printing SKIPPED) when Python or the validator is missing
+/// outside CI.
+fn run_script(script: &str, tag: &str, values: &[(&str, &Json)]) -> Option<(i32, String)> {
+    let python = python()?;
     // One directory per call: the tests run in parallel.
-    let dir = std::env::temp_dir().join(format!(
-        "eeops-openapi-{}-{}",
-        std::process::id(),
-        docs.iter()
-            .map(|(name, _)| *name)
-            .collect::<Vec<_>>()
-            .join("-")
-    ));
+    let dir = std::env::temp_dir().join(format!("eeops-openapi-{}-{tag}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut files = Vec::new();
-    for (name, doc) in docs {
+    for (name, value) in values {
         let file = dir.join(format!("{name}.json"));
-        std::fs::write(&file, serde_json::to_vec_pretty(doc).unwrap()).unwrap();
+        std::fs::write(&file, serde_json::to_vec_pretty(value).unwrap()).unwrap();
         files.push(file.display().to_string());
     }
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/interop/openapi_validate.py"
-    );
+    let script = format!("{}/tests/interop/{script}", env!("CARGO_MANIFEST_DIR"));
     let output = Command::new(&python)
-        .arg(script)
+        .arg(&script)
         .args(&files)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
     std::fs::remove_dir_all(&dir).ok();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    if output.status.code() == Some(3) && std::env::var_os("CI").is_none() {
+    let code = output.status.code().unwrap_or(-1);
+    if code == 3 {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{script}: {stderr} (CI installs tests/interop/requirements.txt)"
+        );
         eprintln!("SKIPPED: {}", stderr.trim());
-        return;
+        return None;
     }
-    assert!(
-        output.status.success() && stdout.trim_end().ends_with("ok"),
-        "openapi-spec-validator refused a document ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
+    Some((code, format!("{stdout}\n{stderr}")))
+}
+
+/// Validates documents with Python's openapi-spec-validator.
+fn validate_with_python(tag: &str, docs: &[(&str, &Json)]) {
+    if let Some((code, output)) = run_script("openapi_validate.py", tag, docs) {
+        assert!(
+            code == 0 && output.trim_end().ends_with("ok"),
+            "openapi-spec-validator refused a document ({code}):\n{output}"
+        );
+    }
+}
+
+/// Validates values against schemas of `doc` (JSON pointers) with openapi-schema-validator,
+/// every object schema closed to members it does not name.
+fn validate_instances(tag: &str, doc: &Json, cases: &[(String, String, Json)]) {
+    let cases: Vec<Json> = cases
+        .iter()
+        .map(|(name, schema, instance)| {
+            assert!(
+                doc.pointer(schema).is_some(),
+                "{name}: no schema at {schema}"
+            );
+            json!({ "name": name, "schema": schema, "instance": instance })
+        })
+        .collect();
+    let cases = Json::Array(cases);
+    let files = [("doc", doc), ("cases", &cases)];
+    if let Some((code, output)) = run_script("openapi_instances.py", tag, &files) {
+        assert!(
+            code == 0 && output.trim_end().ends_with("ok"),
+            "values do not fit the document's schemas ({code}):\n{output}"
+        );
+        eprintln!("{}", output.trim());
+    }
+}
+
+/// A JSON pointer to the schema of an operation's 200 response.
+fn response_schema(path: &str, method: &str) -> String {
+    format!(
+        "/paths/{}/{method}/responses/200/content/application~1json/schema",
+        path.replace('~', "~0").replace('/', "~1")
+    )
 }
 
 #[test]
 fn documents_pass_openapi_spec_validator() {
-    validate_with_python(&[("eeops", &eeops_doc()), ("features", &features_doc())]);
+    validate_with_python(
+        "spec",
+        &[("eeops", &eeops_doc()), ("features", &features_doc())],
+    );
 }
 
 /// The validator must catch a broken document, or the test above proves nothing.
 #[test]
 fn openapi_spec_validator_catches_a_broken_document() {
-    let Ok(python) = std::env::var("EEOPS_PYTHON") else {
-        eprintln!("SKIPPED: EEOPS_PYTHON is not set");
-        return;
-    };
     let mut doc = features_doc();
     // A path parameter that the path does not declare.
     doc["paths"]["/v1/check:all"]["post"]["parameters"] =
         json!([{"name": "ghost", "in": "path", "required": true, "schema": {"type": "string"}}]);
-    let file =
-        std::env::temp_dir().join(format!("eeops-openapi-broken-{}.json", std::process::id()));
-    std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/interop/openapi_validate.py"
-    );
-    let output = Command::new(&python)
-        .arg(script)
-        .arg(&file)
-        .output()
-        .unwrap();
-    std::fs::remove_file(&file).ok();
-    if output.status.code() == Some(3) {
-        eprintln!("SKIPPED: openapi-spec-validator is not installed");
-        return;
+    if let Some((code, output)) = run_script("openapi_validate.py", "broken", &[("broken", &doc)]) {
+        assert_eq!(code, 1, "{output}");
+        assert!(output.contains("ghost"), "{output}");
     }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("ghost"), "{stdout}");
+}
+
+/// proto3 JSON as prost-reflect writes it (the server's encoder) fits the schemas: every
+/// field of Catalog set, `Any`s packing a message and a well-known type; and values that
+/// break a schema are caught.
+#[test]
+fn proto3_json_fits_the_feature_schemas() {
+    let doc = features_doc();
+    let catalog = |value: Json| {
+        let desc = pool()
+            .get_message_by_name("eeops.test.transcode.Catalog")
+            .unwrap();
+        let msg = prost_reflect::DynamicMessage::deserialize(desc, value)
+            .unwrap_or_else(|e| panic!("{e}"));
+        msg.serialize_with_options(
+            serde_json::value::Serializer,
+            &prost_reflect::SerializeOptions::new().stringify_64_bit_integers(true),
+        )
+        .unwrap()
+    };
+    let full = catalog(json!({
+        "name": "catalogs/c",
+        "count": "-12",
+        "total": "18446744073709551615",
+        "digest": "AAEC",
+        "genre": "HISTORY",
+        "updated": "2024-05-06T07:08:09.123Z",
+        "ttl": "3.5s",
+        "mask": "a.b,c",
+        "big": "9007199254740993",
+        "note": "n",
+        "extra": {"a": [1, "b", null]},
+        "anything": [1, {"x": true}],
+        "list": [1, "two"],
+        "attachment": {
+            "@type": "type.googleapis.com/eeops.test.transcode.Book",
+            "name": "shelves/s/books/b",
+            "publishTime": "2024-01-01T00:00:00Z",
+            "labels": {"k": "v"}
+        },
+        "nothing": {},
+        "booksById": {"b1": {"title": "T", "author": {"displayName": "A", "genre": "FICTION"}}},
+        "names": {"7": "seven"},
+        "parent": {"name": "catalogs/p", "count": "1", "parent": {"count": "2"}},
+        "children": [{"count": "3"}, {"count": "4", "children": [{"count": "5"}]}],
+        "title": "Display",
+        "rating": 4.5,
+        "ratio": 0.25,
+        "small": 4294967295u32,
+        "delta": -7,
+        "gap": null,
+        "secret": "s"
+    }));
+    // Every field really is in the value checked.
+    assert_eq!(full.as_object().unwrap().len(), 25, "{full}");
+    let duration_any = catalog(json!({
+        "count": "1",
+        "attachment": {"@type": "type.googleapis.com/google.protobuf.Duration", "value": "1.5s"}
+    }));
+    let schema = "/components/schemas/eeops.test.transcode.Catalog".to_owned();
+    let mut cases = vec![
+        ("full catalog".to_owned(), schema.clone(), full.clone()),
+        (
+            "an Any of a Duration".to_owned(),
+            schema.clone(),
+            duration_any,
+        ),
+        (
+            "the move response".to_owned(),
+            response_schema("/v1/shelves/{shelvesId}/books/{booksId}:move", "post"),
+            json!({"name": "shelves/s/books/b", "tags": ["x"], "cover": "AA=="}),
+        ),
+    ];
+    validate_instances("fit", &doc, &cases);
+
+    // And the checks bite: a 64-bit integer as a number, an enum by number, a field by its
+    // proto name, an `Any` without `@type`.
+    cases.clear();
+    for (what, key, bad) in [
+        ("int64 as a number", "count", json!(12)),
+        ("enum by number", "genre", json!(2)),
+        ("Any without @type", "attachment", json!({"name": "x"})),
+        ("proto name", "display_name", json!("x")),
+    ] {
+        let mut value = json!({"count": "1"});
+        value[key] = bad;
+        cases.push((what.to_owned(), schema.clone(), value));
+    }
+    if let Some((code, output)) = run_script(
+        "openapi_instances.py",
+        "bite",
+        &[
+            ("doc", &doc),
+            (
+                "cases",
+                &Json::Array(
+                    cases
+                        .iter()
+                        .map(|(n, s, i)| json!({"name": n, "schema": s, "instance": i}))
+                        .collect(),
+                ),
+            ),
+        ],
+    ) {
+        assert_eq!(code, 1, "{output}");
+        for (what, _, _) in &cases {
+            assert!(
+                output.contains(what.as_str()),
+                "{what} not caught:\n{output}"
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -945,6 +1181,89 @@ async fn server_serves_the_document() {
     assert_eq!(status, 200);
     assert_eq!(discovery["kind"], "discovery#restDescription");
 
-    validate_with_python(&[("served", &served)]);
+    validate_with_python("served", &[("served", &served)]);
+    fx.handle.shutdown().await;
+}
+
+/// What the server answers, at paths filled in from the served document as a generated client
+/// fills them, fits the document's response schemas (closed to members they do not name):
+/// operations running, succeeded and failed, their Earth Engine metadata, a list, wait,
+/// cancel, delete, and errors in Google's envelope.
+#[tokio::test]
+async fn server_answers_fit_the_served_document() {
+    let fx = Fixture::manual().await;
+    let (status, doc) = fx.get(OPENAPI_PATH).await;
+    assert_eq!(status, 200);
+    let running = fx
+        .emu
+        .start_task("p", TaskSpec::default().with_start_running(true));
+    let work = Duration::from_secs(1);
+    let succeeded = fx.emu.start_task(
+        "p",
+        TaskSpec::default().with_start_running(true).with_work(work),
+    );
+    let failed = fx.emu.start_task(
+        "p",
+        TaskSpec::default()
+            .with_start_running(true)
+            .with_work(work)
+            .with_outcome(TaskOutcome::Fail),
+    );
+    fx.emu.advance(Duration::from_secs(5));
+
+    let op_path = "/v1/projects/{projectsId}/operations/{operationsId}";
+    let fill = |template: &str, name: &str| {
+        let id = name.rsplit('/').next().unwrap();
+        template
+            .replace("{projectsId}", "p")
+            .replace("{operationsId}", id)
+    };
+    let meta_schema = "/components/schemas/google.earthengine.v1.OperationMetadata".to_owned();
+    let error_schema =
+        "/components/responses/ErrorResponse/content/application~1json/schema".to_owned();
+    let mut cases = Vec::new();
+    for name in [&running, &succeeded, &failed] {
+        let (status, op) = fx.get(&fill(op_path, name)).await;
+        assert_eq!(status, 200, "{op}");
+        let mut meta = op["metadata"].clone();
+        meta.as_object_mut().unwrap().remove("@type");
+        cases.push((format!("metadata of {name}"), meta_schema.clone(), meta));
+        cases.push((format!("get {name}"), response_schema(op_path, "get"), op));
+    }
+    let list_path = "/v1/projects/{projectsId}/operations";
+    let (status, list) = fx.get(&format!("{}?pageSize=2", fill(list_path, ""))).await;
+    assert_eq!(status, 200, "{list}");
+    assert!(list["nextPageToken"].is_string());
+    cases.push(("list".into(), response_schema(list_path, "get"), list));
+
+    let wait = format!("{op_path}:wait");
+    let (status, op) = fx
+        .post(&fill(&wait, &succeeded), r#"{"timeout":"0.5s"}"#)
+        .await;
+    assert_eq!(status, 200, "{op}");
+    assert_eq!(op["done"], true);
+    cases.push(("wait".into(), response_schema(&wait, "post"), op));
+
+    let cancel = format!("{op_path}:cancel");
+    let (status, body) = fx.post(&fill(&cancel, &running), "{}").await;
+    assert_eq!(status, 200, "{body}");
+    cases.push(("cancel".into(), response_schema(&cancel, "post"), body));
+
+    let (status, body) = fx
+        .rest(fx.http.delete(fx.url(&fill(op_path, &succeeded))))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    cases.push(("delete".into(), response_schema(op_path, "delete"), body));
+
+    let (status, body) = fx.get(&fill(op_path, &succeeded)).await;
+    assert_eq!(status, 404, "{body}");
+    cases.push(("404".into(), error_schema.clone(), body));
+    let (status, body) = fx
+        .get(&format!("{}?pageSize=many", fill(list_path, "")))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    cases.push(("400".into(), error_schema, body));
+
+    validate_instances("served-answers", &doc, &cases);
     fx.handle.shutdown().await;
 }
