@@ -1267,3 +1267,40 @@ async fn server_answers_fit_the_served_document() {
     validate_instances("served-answers", &doc, &cases);
     fx.handle.shutdown().await;
 }
+
+/// What a generated client does with the `**` parameter: it percent-encodes the value as one
+/// segment (RFC 6570 simple expansion, OpenAPI's default `style: simple`). An id with
+/// reserved characters comes back whole; a `/` in it stays `%2F`, as the module documents.
+#[test]
+fn deep_wildcard_parameter_as_a_generated_client_fills_it() {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    const UNRESERVED: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    let doc = eeops_doc();
+    let path = "/v1/projects/{projectsId}/operations/{operationsId}:cancel";
+    assert!(doc["paths"][path]["post"].is_object());
+    let router = eeops::transcode::generated_router().unwrap();
+    for (id, name) in [
+        ("ABC234", "projects/my-project/operations/ABC234"),
+        ("x:y z", "projects/my-project/operations/x:y z"),
+        ("a/b", "projects/my-project/operations/a%2Fb"),
+    ] {
+        let filled = path.replace("{projectsId}", "my-project").replace(
+            "{operationsId}",
+            &utf8_percent_encode(id, UNRESERVED).to_string(),
+        );
+        let routed = router.route("POST", &filled).unwrap();
+        assert_eq!(
+            routed.binding.method,
+            "google.longrunning.Operations.CancelOperation"
+        );
+        assert_eq!(
+            routed.variables,
+            [("name".to_owned(), name.to_owned())],
+            "{id}"
+        );
+    }
+}
