@@ -916,7 +916,7 @@ impl Generator {
 
         let mut op = Map::new();
         if let Some(d) = self.comment(&method.parent_file(), method.path()) {
-            let summary = d.lines().next().unwrap_or_default().trim().to_owned();
+            let summary = summary(&d);
             if !summary.is_empty() {
                 op.insert("summary".into(), Json::String(summary));
             }
@@ -1053,6 +1053,16 @@ fn segment_words(seg: &Segment) -> &'static str {
     match seg {
         Segment::DeepWildcard => "segments (`**`)",
         _ => "segment (`*`)",
+    }
+}
+
+/// The first sentence of a description's first paragraph, on one line.
+fn summary(description: &str) -> String {
+    let paragraph = description.split("\n\n").next().unwrap_or_default();
+    let line = paragraph.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.find(". ") {
+        Some(end) => line[..=end].to_owned(),
+        None => line,
     }
 }
 

@@ -686,6 +686,17 @@ fn features_every_binding_is_an_operation_that_routes_back() {
     // `**` after a literal, and with none before it.
     let describe = &paths["/v1/catalogs/{catalogsId}/sections/{sectionsId}:describe"]["get"];
     assert_eq!(describe["operationId"], "Bookshop_Describe");
+    // The summary is the comment's first sentence; the description all of it.
+    assert_eq!(
+        describe["summary"],
+        "Describes a catalog, with every section."
+    );
+    assert!(
+        describe["description"]
+            .as_str()
+            .unwrap()
+            .ends_with("\n\nA second paragraph.")
+    );
     let forget = &paths["/v1/{name}:forget"]["post"];
     assert_eq!(forget["operationId"], "Bookshop_Forget_2");
     assert!(forget.get("requestBody").is_none());
