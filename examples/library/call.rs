@@ -87,20 +87,34 @@ pub fn to_json(msg: &DynamicMessage) -> Result<serde_json::Value, Error> {
 }
 
 /// Calls `method` with the request `json` at `endpoint` (`http://HOST:PORT`), and returns the
-/// response's proto3 JSON.
+/// response's proto3 JSON (pretty, fields in proto order).
 pub async fn call(
     endpoint: &str,
     transport: Transport,
     method_name: &str,
     json: &str,
-) -> Result<serde_json::Value, Error> {
+) -> Result<String, Error> {
     let method = method(method_name)?;
     let req = request(&method, json)?;
     let response = match transport {
         Transport::Grpc => call_grpc(endpoint, &method, req).await?,
         Transport::Rest => call_rest(endpoint, &method, &req).await?,
     };
-    to_json(&response)
+    to_json_text(&response)
+}
+
+/// The proto3 JSON of a message as pretty text, fields in proto order.
+pub fn to_json_text(msg: &DynamicMessage) -> Result<String, Error> {
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::pretty(&mut out);
+    msg.serialize_with_options(&mut ser, &SerializeOptions::new())
+        .map_err(|e| {
+            Error::decode(format!(
+                "cannot write {} as JSON: {e}",
+                msg.descriptor().full_name()
+            ))
+        })?;
+    String::from_utf8(out).map_err(|e| Error::decode(format!("JSON that is not UTF-8: {e}")))
 }
 
 /// One unary gRPC call of `method` with a dynamic request.
@@ -158,7 +172,7 @@ pub async fn call_rest(
     let client = reqwest::Client::new();
     let mut builder = client.request(parts.method.clone(), &url);
     if let Some(body) = &parts.body {
-        let bytes = serde_json::to_vec(&to_json(body)?)
+        let bytes = serde_json::to_vec(body)
             .map_err(|e| Error::invalid_request(format!("cannot write the body: {e}")))?;
         builder = builder
             .header(http::header::CONTENT_TYPE, "application/json")
@@ -169,6 +183,17 @@ pub async fn call_rest(
         .await
         .map_err(|e| Error::transport(format!("{} {url} failed", parts.method), e))?;
     let status = response.status();
+    if let Some(grpc_status) = response.headers().get("grpc-status") {
+        // A gRPC server's answer to a REST request (a gRPC-only server's fallback): never a
+        // success, whatever the HTTP status says.
+        return Err(Error::decode_http(
+            format!(
+                "{url} answered in gRPC (grpc-status {}), not REST: is it a gRPC-only server?",
+                grpc_status.to_str().unwrap_or("?")
+            ),
+            status.as_u16(),
+        ));
+    }
     let bytes = response
         .bytes()
         .await

@@ -128,13 +128,7 @@ async fn serve(addr: SocketAddr) -> ExitCode {
 async fn call(endpoint: &str, transport: Transport, method: &str, request: &str) -> ExitCode {
     match library::call::call(endpoint, transport, method, request).await {
         Ok(json) => {
-            match serde_json::to_string_pretty(&json) {
-                Ok(text) => println!("{text}"),
-                Err(e) => {
-                    eprintln!("error: {method}: cannot print the response: {e}");
-                    return ExitCode::from(exit::FAILURE);
-                }
-            }
+            println!("{json}");
             ExitCode::SUCCESS
         }
         Err(e) => {

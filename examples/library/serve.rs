@@ -32,9 +32,40 @@ pub fn grpc_router<S: LibraryService>(service: S) -> axum::Router {
     routes.prepare().into_axum_router()
 }
 
-/// The whole application on one port. REST goes here (see the module documentation).
+/// The whole application on one port. REST goes here (see the module documentation): until
+/// then a request that is not gRPC gets HTTP 501 in Google's JSON error envelope (and a gRPC
+/// call of an unknown method gets `UNIMPLEMENTED`), never an empty success.
 pub fn app<S: LibraryService>(service: S) -> axum::Router {
-    grpc_router(service)
+    grpc_router(service).fallback(not_served)
+}
+
+async fn not_served(req: axum::extract::Request) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let grpc = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    let path = req.uri().path().to_owned();
+    if grpc {
+        return tonic::Status::unimplemented(format!("no gRPC method at `{path}`"))
+            .into_http()
+            .map(|_: tonic::body::Body| axum::body::Body::empty());
+    }
+    let body = serde_json::json!({"error": {
+        "code": 501,
+        "message": format!(
+            "`{} {path}`: this example serves gRPC only for now (REST comes with eeops' generator)",
+            req.method()
+        ),
+        "status": "UNIMPLEMENTED",
+    }});
+    (
+        http::StatusCode::NOT_IMPLEMENTED,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        format!("{body}\n"),
+    )
+        .into_response()
 }
 
 /// A running server: its address, and a way to stop it.
