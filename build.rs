@@ -755,11 +755,12 @@ fn library_example(out_dir: &std::path::Path) -> BuildResult<()> {
     let fds = compiler.file_descriptor_set();
     let pool = compiler.descriptor_pool();
 
-    let mut slim = fds.clone();
-    for file in &mut slim.file {
-        file.source_code_info = None;
-    }
-    fs::write(out.join("library_descriptor.bin"), slim.encode_to_vec())?;
+    // Encoded by protox itself: `prost_types` would drop the options' extensions (the
+    // `google.api.http` rules that clients reading these descriptors need).
+    fs::write(
+        out.join("library_descriptor.bin"),
+        compiler.encode_file_descriptor_set(),
+    )?;
 
     // prost-build writes every file of the set; only the Library's own file
     // (`google.example.library.v1.rs`) is included: its imports are options and well-known types.
