@@ -20,6 +20,8 @@
 
 #[path = "../examples/library/mod.rs"]
 mod library;
+#[path = "interop/python.rs"]
+mod python;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -28,32 +30,6 @@ use eeops::transcode::{Router, decode_request, encode_query, encode_request};
 use prost::Message as _;
 use prost_reflect::DynamicMessage;
 use serde_json::{Value, json};
-
-/// An interpreter that can import `modules`, or `None` (after printing SKIPPED) when there is
-/// none and `CI` is not set.
-fn python_with(modules: &str) -> Option<String> {
-    let candidates: Vec<String> = std::env::var("EEOPS_PYTHON")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .into_iter()
-        .chain(["python3".to_owned()])
-        .collect();
-    for python in &candidates {
-        let ok = Command::new(python)
-            .args(["-c", &format!("import {modules}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if ok {
-            return Some(python.clone());
-        }
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "no Python with {modules} ({candidates:?}), and CI is set: the interop test cannot be skipped"
-    );
-    println!("SKIPPED: no Python with {modules} (tried {candidates:?}; set EEOPS_PYTHON)");
-    None
-}
 
 fn interop(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -117,7 +93,8 @@ fn sorted_pairs(v: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn api_core_transcode_agrees_with_eeops_on_library_requests() {
-    let Some(python) = python_with("google.api_core.path_template, google.api.annotations_pb2")
+    let Some(python) =
+        python::python_with("google.api_core.path_template, google.api.annotations_pb2")
     else {
         return;
     };
@@ -186,7 +163,8 @@ fn api_core_transcode_agrees_with_eeops_on_library_requests() {
 /// and decodes back into the message it was built from.
 #[test]
 fn requests_built_by_api_core_route_and_decode_in_eeops() {
-    let Some(python) = python_with("google.api_core.path_template, google.api.annotations_pb2")
+    let Some(python) =
+        python::python_with("google.api_core.path_template, google.api.annotations_pb2")
     else {
         return;
     };
