@@ -4,16 +4,17 @@
 //!
 //! The scenarios see the service through [`LibraryApi`], the shape of the transport-agnostic
 //! trait that eeops' generator produces (one async method per RPC, typed messages,
-//! `eeops::Error`). Two adapters run them today, both over gRPC:
+//! `eeops::Error`). Three adapters run them today:
 //!
 //! * `typed_grpc`: the tonic client generated for the Library;
 //! * `dynamic_grpc`: the example's `call` path (dynamic messages from the descriptors, the
-//!   way `cargo run --example library -- call` sends them).
+//!   way `cargo run --example library -- call` sends them);
+//! * `rest`: the same over REST (eeops' `transcode::encode_request` over the Library's binding
+//!   table, and reqwest) against the example's REST side.
 //!
-//! Running them over REST is one more adapter: `Dynamic` with `Transport::Rest` (eeops'
-//! transcoding client over the Library's binding table) against a server that serves REST, or
-//! the generated REST transport. Assertions accept a name refused on the client side (REST
-//! refuses it before sending) as well as by the server (`INVALID_ARGUMENT`).
+//! The generated trait's two transports become two more adapters. Assertions accept a name
+//! refused on the client side (REST refuses it before sending) as well as by the server
+//! (`INVALID_ARGUMENT`).
 
 #[path = "../examples/library/mod.rs"]
 mod library;
@@ -32,6 +33,13 @@ use library::store::Library;
 
 /// The Library's RPCs as the scenarios call them.
 trait LibraryApi: Sync {
+    /// Whether an unset request message stays unset on the wire. Over REST a `body: "field"`
+    /// message the request leaves unset goes out as `{}` (Google's clients do the same), so the
+    /// server sees it set and empty.
+    fn keeps_message_presence(&self) -> bool {
+        true
+    }
+
     async fn create_shelf(&self, req: CreateShelfRequest) -> Result<Shelf, Error>;
     async fn get_shelf(&self, req: GetShelfRequest) -> Result<Shelf, Error>;
     async fn list_shelves(&self, req: ListShelvesRequest) -> Result<ListShelvesResponse, Error>;
@@ -136,6 +144,10 @@ impl Dynamic {
 }
 
 impl LibraryApi for Dynamic {
+    fn keeps_message_presence(&self) -> bool {
+        self.transport == Transport::Grpc
+    }
+
     async fn create_shelf(&self, req: CreateShelfRequest) -> Result<Shelf, Error> {
         self.invoke("CreateShelf", req).await
     }
@@ -689,18 +701,20 @@ async fn invalid_names_and_missing_fields(c: &impl LibraryApi) {
         .await,
         "shelves/a b",
     );
-    assert_invalid(
-        c.create_shelf(CreateShelfRequest { shelf: None }).await,
-        "shelf",
-    );
-    assert_invalid(
-        c.create_book(CreateBookRequest {
-            parent: s.name.clone(),
-            book: None,
-        })
-        .await,
-        "book",
-    );
+    if c.keeps_message_presence() {
+        assert_invalid(
+            c.create_shelf(CreateShelfRequest { shelf: None }).await,
+            "shelf",
+        );
+        assert_invalid(
+            c.create_book(CreateBookRequest {
+                parent: s.name.clone(),
+                book: None,
+            })
+            .await,
+            "book",
+        );
+    }
     // A shelf id that cannot have been assigned is a shelf that does not exist.
     assert_code(
         c.get_shelf(GetShelfRequest {
@@ -744,6 +758,20 @@ macro_rules! conformance {
                 async fn $scenario() {
                     let server = super::start().await;
                     let client = super::TypedGrpc::connect(&server.url()).await;
+                    super::$scenario(&client).await;
+                    server.shutdown().await;
+                }
+            )*
+        }
+        mod rest {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let server = super::start().await;
+                    let client = super::Dynamic {
+                        endpoint: server.url(),
+                        transport: super::Transport::Rest,
+                    };
                     super::$scenario(&client).await;
                     server.shutdown().await;
                 }
@@ -817,27 +845,12 @@ async fn call_prints_proto3_json_in_field_order() {
     server.shutdown().await;
 }
 
-/// Found by hand: a REST call to the gRPC-only server came back as an empty success (`{}`),
-/// because tonic's fallback answers HTTP 200 with a `grpc-status` header. The server now
-/// answers REST with 501 in Google's envelope, and the client treats a gRPC answer to a REST
-/// request as an error.
+/// Found by hand: a REST call to a gRPC-only server (the example before it served REST) came
+/// back as an empty success (`{}`), because tonic's fallback answers HTTP 200 with a
+/// `grpc-status` header. The REST client now treats a gRPC answer to a REST request as an
+/// error.
 #[tokio::test]
-async fn rest_call_to_the_grpc_only_server_is_an_error() {
-    let server = start().await;
-    let err = library::call::call(
-        &server.url(),
-        Transport::Rest,
-        "GetShelf",
-        r#"{"name": "shelves/1"}"#,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(err.code(), Some(Code::Unimplemented), "{err}");
-    assert_eq!(err.http_status(), Some(501), "{err}");
-    assert!(err.message().contains("/v1/shelves/1"), "{err}");
-    server.shutdown().await;
-
-    // tonic's own router, without the example's fallback: the client refuses its answer.
+async fn rest_call_to_a_grpc_only_server_is_an_error() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = library::serve::grpc_router(Library::new());
@@ -855,4 +868,75 @@ async fn rest_call_to_the_grpc_only_server_is_an_error() {
         "{err}"
     );
     task.abort();
+}
+
+/// REST requests the bindings do not serve, or that do not decode, get Google's JSON error
+/// envelope with the HTTP status of the code; the system parameters are tolerated.
+#[tokio::test]
+async fn rest_errors_use_googles_envelope() {
+    let server = start().await;
+    let http = reqwest::Client::new();
+    let cases = [
+        ("GET", "/v1/authors", 404, "NOT_FOUND", "/v1/authors"),
+        ("PUT", "/v1/shelves/1", 405, "UNIMPLEMENTED", "PUT"),
+        (
+            "GET",
+            "/v1/shelves?pagesize=2",
+            400,
+            "INVALID_ARGUMENT",
+            "pagesize",
+        ),
+        (
+            "GET",
+            "/v1/shelves?pageSize=two",
+            400,
+            "INVALID_ARGUMENT",
+            "two",
+        ),
+        ("GET", "/v1/shelves/1", 404, "NOT_FOUND", "shelves/1"),
+        (
+            "POST",
+            "/v1/shelves/1:merge",
+            400,
+            "INVALID_ARGUMENT",
+            "other_shelf",
+        ),
+    ];
+    for (method, path, status, code, needle) in cases {
+        let response = http
+            .request(method.parse().unwrap(), format!("{}{path}", server.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], status, "{method} {path}: {body}");
+        assert_eq!(body["error"]["status"], code, "{method} {path}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{method} {path}: {body}");
+    }
+    // A bad JSON body, and the system parameters Google's clients add.
+    let response = http
+        .post(format!("{}/v1/shelves", server.url()))
+        .body("{\"theme\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let response = http
+        .post(format!(
+            "{}/v1/shelves?alt=json&%24alt=json%3Benum-encoding%3Dint",
+            server.url()
+        ))
+        .body(r#"{"theme": "systems"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let shelf: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        shelf,
+        serde_json::json!({"name": "shelves/1", "theme": "systems"})
+    );
+    server.shutdown().await;
 }

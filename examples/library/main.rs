@@ -4,10 +4,12 @@
 //! cargo run --example library -- serve --addr 127.0.0.1:0
 //! cargo run --example library -- --endpoint http://127.0.0.1:PORT --transport grpc \
 //!     call CreateShelf '{"shelf": {"theme": "poetry"}}'
+//! cargo run --example library -- --endpoint http://127.0.0.1:PORT --transport rest \
+//!     call ListShelves '{"pageSize": 10}'
 //! ```
 //!
-//! `serve` prints `listening on http://ADDR` and serves gRPC and gRPC reflection on that port
-//! (REST joins them when eeops' generator produces the transcoding server for any service).
+//! `serve` prints `listening on http://ADDR` and serves gRPC, gRPC reflection and REST (gRPC
+//! transcoding of the proto's `google.api.http` rules) on that port.
 //! `call` sends one RPC (`GetShelf`, `LibraryService.GetShelf` or the full name) with a request
 //! in proto3 JSON and prints the response in proto3 JSON; errors go to stderr as eeops' CLI
 //! prints them (`error: METHOD: CODE (n): message`), with its exit codes (1 for an error the

@@ -10,5 +10,6 @@
 
 pub mod call;
 pub mod pb;
+pub mod rest;
 pub mod serve;
 pub mod store;

@@ -1,9 +1,8 @@
-//! Serving the Library on one port: the tonic service and gRPC server reflection (v1 and
-//! v1alpha) today.
+//! Serving the Library on one port: the tonic service, gRPC server reflection (v1 and
+//! v1alpha), and REST (gRPC transcoding over [`super::pb::HTTP_BINDINGS`]).
 //!
-//! [`app`] builds the whole application as one `axum::Router`, so REST (eeops' transcoding
-//! server over [`super::pb::HTTP_BINDINGS`], once the generator produces it for any service) is
-//! one more `.merge(...)`/`.fallback_service(...)` there; [`serve`] runs it on a listener.
+//! [`app`] builds the whole application as one `axum::Router` (REST is its fallback, so eeops'
+//! generated REST server replaces one line there); [`serve`] runs it on a listener.
 
 use std::net::SocketAddr;
 
@@ -32,40 +31,34 @@ pub fn grpc_router<S: LibraryService>(service: S) -> axum::Router {
     routes.prepare().into_axum_router()
 }
 
-/// The whole application on one port. REST goes here (see the module documentation): until
-/// then a request that is not gRPC gets HTTP 501 in Google's JSON error envelope (and a gRPC
-/// call of an unknown method gets `UNIMPLEMENTED`), never an empty success.
+/// The whole application on one port: gRPC (and reflection) by content type, everything else
+/// REST through [`super::rest`] (interim, until eeops' generator produces the REST server; then
+/// this is where the generated one goes). A gRPC call of an unknown method gets
+/// `UNIMPLEMENTED`.
 pub fn app<S: LibraryService>(service: S) -> axum::Router {
-    grpc_router(service).fallback(not_served)
-}
-
-async fn not_served(req: axum::extract::Request) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
-    let grpc = req
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/grpc"));
-    let path = req.uri().path().to_owned();
-    if grpc {
-        return tonic::Status::unimplemented(format!("no gRPC method at `{path}`"))
-            .into_http()
-            .map(|_: tonic::body::Body| axum::body::Body::empty());
-    }
-    let body = serde_json::json!({"error": {
-        "code": 501,
-        "message": format!(
-            "`{} {path}`: this example serves gRPC only for now (REST comes with eeops' generator)",
-            req.method()
-        ),
-        "status": "UNIMPLEMENTED",
-    }});
-    (
-        http::StatusCode::NOT_IMPLEMENTED,
-        [(http::header::CONTENT_TYPE, "application/json")],
-        format!("{body}\n"),
-    )
-        .into_response()
+    let grpc = grpc_router(service);
+    let rest = super::rest::Rest::new(grpc.clone());
+    grpc.fallback(move |req: axum::extract::Request| {
+        let rest = rest.clone();
+        async move {
+            use axum::response::IntoResponse as _;
+            let is_grpc = req
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/grpc"));
+            if is_grpc {
+                let path = req.uri().path().to_owned();
+                return tonic::Status::unimplemented(format!("no gRPC method at `{path}`"))
+                    .into_http()
+                    .map(|_: tonic::body::Body| axum::body::Body::empty());
+            }
+            match rest {
+                Ok(rest) => rest.handle(req).await,
+                Err(e) => (http::StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+            }
+        }
+    })
 }
 
 /// A running server: its address, and a way to stop it.
@@ -103,7 +96,7 @@ impl Served {
     }
 }
 
-/// Serves `service` (gRPC and reflection; REST later) on `listener`, in the background.
+/// Serves `service` (gRPC, reflection and REST) on `listener`, in the background.
 pub fn serve<S: LibraryService>(service: S, listener: TcpListener) -> std::io::Result<Served> {
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
