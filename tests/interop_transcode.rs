@@ -15,6 +15,9 @@
 //! leaves unset goes out as `{}`, so the server receives it set and empty (over gRPC it stays
 //! unset).
 //!
+//! Finally the example server serves what api-core builds (sent by `requests`, as Google's
+//! generated REST transports send it) exactly as it serves the same calls over gRPC.
+//!
 //! Python: `$EEOPS_PYTHON`, else `python3`, if it has google-api-core; otherwise the test
 //! prints SKIPPED and passes, unless `CI` is set.
 
@@ -71,8 +74,21 @@ fn eeops_encoding(router: &Router, case: &Value) -> Value {
     }
 }
 
-fn route_body(router: &Router, method: &prost_reflect::MethodDescriptor) -> &'static str {
-    router.find(method.full_name(), "").unwrap().binding().body
+/// The request as it arrives over REST: a `body: "field"` message that the request leaves
+/// unset travels as `{}` (both clients send that: JSON cannot say "absent" there), so it
+/// arrives set and empty.
+fn as_sent_over_rest(
+    router: &Router,
+    method: &prost_reflect::MethodDescriptor,
+    mut msg: DynamicMessage,
+) -> DynamicMessage {
+    let body_field = router.find(method.full_name(), "").unwrap().binding().body;
+    if !matches!(body_field, "" | "*") && !msg.has_field_by_name(body_field) {
+        let fd = method.input().get_field_by_name(body_field).unwrap();
+        let empty = DynamicMessage::new(fd.kind().as_message().unwrap().clone());
+        msg.set_field(&fd, prost_reflect::Value::Message(empty));
+    }
+    msg
 }
 
 fn sorted_pairs(v: &Value) -> Vec<(String, String)> {
@@ -188,15 +204,8 @@ fn requests_built_by_api_core_route_and_decode_in_eeops() {
         }
         let id = case["id"].as_str().unwrap();
         let built = &python_results["results"][id];
-        let (method, mut original) = request_of(&case);
-        // A `body: "field"` message that the request leaves unset travels as `{}` (both
-        // clients send that: JSON cannot say "absent" there), so it arrives set and empty.
-        let body_field = route_body(&router, &method);
-        if !matches!(body_field, "" | "*") && !original.has_field_by_name(body_field) {
-            let fd = method.input().get_field_by_name(body_field).unwrap();
-            let empty = DynamicMessage::new(fd.kind().as_message().unwrap().clone());
-            original.set_field(&fd, prost_reflect::Value::Message(empty));
-        }
+        let (method, original) = request_of(&case);
+        let original = as_sent_over_rest(&router, &method, original);
         let route = router
             .route(
                 built["method"].as_str().unwrap(),
@@ -222,4 +231,115 @@ fn requests_built_by_api_core_route_and_decode_in_eeops() {
         decoded += 1;
     }
     assert!(decoded >= 20, "only {decoded} requests decoded");
+}
+
+/// A library with shelves 1 to 3 and books 1 and 2 on shelf 1.
+async fn seeded_server() -> library::serve::Served {
+    use library::pb::v1::library_service_server::LibraryService as _;
+    use library::pb::v1::{Book, CreateBookRequest, CreateShelfRequest, Shelf};
+    let store = library::store::Library::new();
+    for theme in ["poetry", "history", "science"] {
+        let shelf = Some(Shelf {
+            name: String::new(),
+            theme: theme.into(),
+        });
+        store
+            .create_shelf(tonic::Request::new(CreateShelfRequest { shelf }))
+            .await
+            .unwrap();
+    }
+    for title in ["Odes", "Lamia"] {
+        let book = Some(Book {
+            title: title.into(),
+            ..Default::default()
+        });
+        store
+            .create_book(tonic::Request::new(CreateBookRequest {
+                parent: "shelves/1".into(),
+                book,
+            }))
+            .await
+            .unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    library::serve::serve(store, listener).unwrap()
+}
+
+/// The requests api-core builds, sent by Python's `requests` the way Google's generated REST
+/// transports send them (`$alt=json;enum-encoding=int` included), are served by the example's
+/// REST side exactly as the same requests are over gRPC by eeops' tonic client, on two servers
+/// holding the same library: the same answers, and the same errors (REST's status being the
+/// HTTP status of the gRPC code).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_built_by_api_core_are_served_like_grpc_calls() {
+    let Some(python) =
+        python::python_with("google.api_core.path_template, google.api.annotations_pb2, requests")
+    else {
+        return;
+    };
+    let for_python = seeded_server().await;
+    let url = for_python.url();
+    let descriptors = descriptor_file();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(&python)
+            .arg(interop("api_core_transcode.py"))
+            .arg(interop("library_transcode_cases.json"))
+            .arg(descriptors)
+            .arg(url)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    for_python.shutdown().await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let python_results: Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    let for_grpc = seeded_server().await;
+    let router = Router::new(library::pb::HTTP_BINDINGS).unwrap();
+    let (mut successes, mut errors) = (0, 0);
+    for case in cases() {
+        if case["error"].as_bool().unwrap_or(false) {
+            continue;
+        }
+        let id = case["id"].as_str().unwrap();
+        let served = &python_results["results"][id]["served"];
+        let (method, original) = request_of(&case);
+        let sent = as_sent_over_rest(&router, &method, original);
+        match library::call::call_grpc(&for_grpc.url(), &method, sent).await {
+            Ok(response) => {
+                assert_eq!(served["status"], 200, "{id}: REST answered {served}");
+                assert_eq!(
+                    served["json"],
+                    library::call::to_json(&response).unwrap(),
+                    "{id}"
+                );
+                successes += 1;
+            }
+            Err(e) => {
+                let code = e.code().unwrap();
+                assert_eq!(
+                    served["json"]["error"]["status"],
+                    code.as_str_name(),
+                    "{id}: gRPC said {e}, REST {served}"
+                );
+                assert_eq!(
+                    served["status"],
+                    eeops::error::http_status_for_code(code as i32),
+                    "{id}: {served}"
+                );
+                assert_eq!(served["json"]["error"]["message"], e.message(), "{id}");
+                errors += 1;
+            }
+        }
+    }
+    for_grpc.shutdown().await;
+    assert!(
+        successes >= 12 && errors >= 3,
+        "{successes} successes, {errors} errors"
+    );
 }

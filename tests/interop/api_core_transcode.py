@@ -2,7 +2,7 @@
 Library requests of a case table; run by tests/interop_transcode.rs, which compares the results
 with eeops' REST encoding of the same requests.
 
-Usage: api_core_transcode.py CASES.json DESCRIPTORS.bin
+Usage: api_core_transcode.py CASES.json DESCRIPTORS.bin [SERVER_URL]
 
 DESCRIPTORS.bin is the Library's encoded FileDescriptorSet (library.proto and its imports). The
 HTTP rules come from its google.api.http annotations, read here with googleapis-common-protos
@@ -16,12 +16,18 @@ pairs. The transports also add `$alt=json;enum-encoding=int` to the query; that 
 transport's, not transcode()'s, and is left out here. Query pairs are compared decoded: on the
 wire, requests encodes a space in a query value as `+`, eeops as `%20` (both mean a space).
 
+With SERVER_URL, each request is also sent there, in order, the way a generated REST
+transport sends it (requests, `$alt=json;enum-encoding=int` added to the query, the body as
+JSON), and its answer is recorded as "served": {"status": HTTP status, "json": the body}.
+
 Prints one JSON object: {"results": {case id: {"method", "uri", "query": [[k, v], ...],
-"body": object or null} or {"error": text}}}.
+"body": object or null[, "served"]} or {"error": text}}}.
 """
 
 import json
 import sys
+
+import requests
 
 from google.api import annotations_pb2  # registers the google.api.http extension
 from google.api_core import path_template, rest_helpers
@@ -48,6 +54,8 @@ def http_options(rule):
 
 def main():
     cases_path, descriptors_path = sys.argv[1], sys.argv[2]
+    server = sys.argv[3] if len(sys.argv) > 3 else None
+    session = requests.Session()
     with open(cases_path, encoding="utf-8") as f:
         cases = json.load(f)["cases"]
     with open(descriptors_path, "rb") as f:
@@ -79,12 +87,23 @@ def main():
             body = json.loads(json_format.MessageToJson(transcoded["body"], use_integers_for_enums=True))
         query = json.loads(json_format.MessageToJson(transcoded["query_params"], use_integers_for_enums=True))
         pairs = rest_helpers.flatten_query_params(query, strict=True)
-        results[case["id"]] = {
+        result = {
             "method": transcoded["method"].upper(),
             "uri": transcoded["uri"],
             "query": [[k, v] for k, v in pairs],
             "body": body,
         }
+        if server:
+            response = session.request(
+                result["method"],
+                server + result["uri"],
+                params=pairs + [("$alt", "json;enum-encoding=int")],
+                data=None if body is None else json.dumps(body),
+                headers={"Content-Type": "application/json"},
+                timeout=30,
+            )
+            result["served"] = {"status": response.status_code, "json": response.json()}
+        results[case["id"]] = result
     print(json.dumps({"results": results}))
 
 
