@@ -940,3 +940,109 @@ async fn rest_errors_use_googles_envelope() {
     );
     server.shutdown().await;
 }
+
+/// gRPC server reflection (v1, what grpcurl and Postman ask) lists the Library and answers its
+/// file and, asked file by file as grpcurl does, every import, with the `google.api.http` rules
+/// kept in the options.
+#[tokio::test]
+async fn reflection_describes_the_library() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let server = start().await;
+    let channel = tonic::transport::Endpoint::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = ServerReflectionClient::new(channel);
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let ask = |m: MessageRequest| ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(m),
+    };
+    tx.send(ask(MessageRequest::ListServices(String::new())))
+        .await
+        .unwrap();
+    let mut answers = client
+        .server_reflection_info(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        answers.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("not a list of services");
+    };
+    let names: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&library::pb::SERVICE), "{names:?}");
+
+    // The service's file, then each import not yet seen, by file name.
+    tx.send(ask(MessageRequest::FileContainingSymbol(
+        library::pb::SERVICE.into(),
+    )))
+    .await
+    .unwrap();
+    let mut files: Vec<Vec<u8>> = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut pending = 1;
+    while pending > 0 {
+        let Some(MessageResponse::FileDescriptorResponse(answer)) =
+            answers.message().await.unwrap().unwrap().message_response
+        else {
+            panic!("not a file descriptor response");
+        };
+        pending -= 1;
+        for bytes in answer.file_descriptor_proto {
+            let file: prost_types::FileDescriptorProto =
+                prost::Message::decode(bytes.as_slice()).unwrap();
+            if !seen.insert(file.name().to_owned()) {
+                continue;
+            }
+            for dep in &file.dependency {
+                if !seen.contains(dep) {
+                    tx.send(ask(MessageRequest::FileByFilename(dep.clone())))
+                        .await
+                        .unwrap();
+                    pending += 1;
+                }
+            }
+            files.push(bytes);
+        }
+    }
+    assert!(
+        seen.contains("google/example/library/v1/library.proto"),
+        "{seen:?}"
+    );
+    assert!(seen.contains("google/api/resource.proto"), "{seen:?}");
+
+    // Through prost-reflect, which keeps the options' extensions.
+    let mut raw = Vec::new();
+    for bytes in &files {
+        prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut raw);
+        prost::encoding::encode_varint(bytes.len() as u64, &mut raw);
+        raw.extend_from_slice(bytes);
+    }
+    let pool = prost_reflect::DescriptorPool::decode(raw.as_slice()).unwrap();
+    let method = pool
+        .get_service_by_name(library::pb::SERVICE)
+        .unwrap()
+        .methods()
+        .find(|m| m.name() == "UpdateBook")
+        .unwrap();
+    let http = pool.get_extension_by_name("google.api.http").unwrap();
+    let options = method.options();
+    let rule = options.get_extension(&http);
+    assert_eq!(
+        rule.as_message()
+            .unwrap()
+            .get_field_by_name("patch")
+            .unwrap()
+            .as_str(),
+        Some("/v1/{book.name=shelves/*/books/*}")
+    );
+    drop(tx);
+    server.shutdown().await;
+}
