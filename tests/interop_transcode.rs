@@ -40,9 +40,11 @@ fn interop(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The Library's descriptor set in a file, for the Python side.
-fn descriptor_file() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("library_descriptor.bin");
+/// The Library's descriptor set in a file of the test's own (tests run in parallel), for the
+/// Python side.
+fn descriptor_file(test: &str) -> PathBuf {
+    let path =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("library_descriptor_{test}.bin"));
     std::fs::write(&path, library::pb::FILE_DESCRIPTOR_SET).unwrap();
     path
 }
@@ -117,7 +119,7 @@ fn api_core_transcode_agrees_with_eeops_on_library_requests() {
     let output = Command::new(&python)
         .arg(interop("api_core_transcode.py"))
         .arg(interop("library_transcode_cases.json"))
-        .arg(descriptor_file())
+        .arg(descriptor_file("agree"))
         .output()
         .unwrap();
     assert!(
@@ -187,7 +189,7 @@ fn requests_built_by_api_core_route_and_decode_in_eeops() {
     let output = Command::new(&python)
         .arg(interop("api_core_transcode.py"))
         .arg(interop("library_transcode_cases.json"))
-        .arg(descriptor_file())
+        .arg(descriptor_file("decode"))
         .output()
         .unwrap();
     assert!(
@@ -279,7 +281,7 @@ async fn requests_built_by_api_core_are_served_like_grpc_calls() {
     };
     let for_python = seeded_server().await;
     let url = for_python.url();
-    let descriptors = descriptor_file();
+    let descriptors = descriptor_file("served");
     let output = tokio::task::spawn_blocking(move || {
         Command::new(&python)
             .arg(interop("api_core_transcode.py"))
