@@ -1046,3 +1046,70 @@ async fn reflection_describes_the_library() {
     drop(tx);
     server.shutdown().await;
 }
+
+/// `call` as the command line runs it, over both transports: the response in proto3 JSON on
+/// stdout, errors as eeops' CLI prints them on stderr, and its exit codes.
+#[tokio::test]
+async fn call_prints_and_exits_like_the_eeops_cli() {
+    use library::call::{Outcome, run};
+    let server = start().await;
+    let url = server.url();
+    for transport in [Transport::Grpc, Transport::Rest] {
+        let theme = format!("{transport:?}");
+        let created = run(
+            &url,
+            transport,
+            "CreateShelf",
+            &format!(r#"{{"shelf": {{"theme": "{theme}"}}}}"#),
+        )
+        .await;
+        assert_eq!(created.exit, 0, "{created:?}");
+        assert!(created.stderr.is_empty(), "{created:?}");
+        let shelf: serde_json::Value = serde_json::from_str(&created.stdout).unwrap();
+        assert_eq!(shelf["theme"], theme.as_str());
+
+        let missing = run(
+            &url,
+            transport,
+            "GetBook",
+            r#"{"name": "shelves/1/books/9"}"#,
+        )
+        .await;
+        assert_eq!(
+            missing,
+            Outcome {
+                exit: 1,
+                stdout: String::new(),
+                stderr: "error: GetBook: NOT_FOUND (5): book `shelves/1/books/9` not found\n"
+                    .into(),
+            }
+        );
+        let unknown = run(&url, transport, "ListAuthors", "{}").await;
+        assert_eq!(unknown.exit, 2, "{unknown:?}");
+        assert!(
+            unknown.stderr.starts_with("error: ListAuthors: "),
+            "{unknown:?}"
+        );
+        let bad_json = run(&url, transport, "GetShelf", "{\"name\": ").await;
+        assert_eq!(bad_json.exit, 2, "{bad_json:?}");
+        let bad_name = run(&url, transport, "GetShelf", r#"{"name": "shelf/1"}"#).await;
+        // Refused by the REST client before sending (2), by the server over gRPC (1).
+        let expected = if transport == Transport::Rest { 2 } else { 1 };
+        assert_eq!(bad_name.exit, expected, "{bad_name:?}");
+        assert!(bad_name.stderr.contains("shelf/1"), "{bad_name:?}");
+    }
+    server.shutdown().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    for transport in [Transport::Grpc, Transport::Rest] {
+        let refused = run(&dead, transport, "ListShelves", "{}").await;
+        assert_eq!(refused.exit, 3, "{refused:?}");
+        assert!(
+            refused
+                .stderr
+                .starts_with("error: ListShelves: transport error"),
+            "{refused:?}"
+        );
+    }
+}

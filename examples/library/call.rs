@@ -117,6 +117,56 @@ pub fn to_json_text(msg: &DynamicMessage) -> Result<String, Error> {
     String::from_utf8(out).map_err(|e| Error::decode(format!("JSON that is not UTF-8: {e}")))
 }
 
+/// The exit codes of `call`, eeops' CLI's own.
+pub mod exit {
+    /// The call succeeded.
+    pub const OK: u8 = 0;
+    /// The service answered with an error.
+    pub const FAILURE: u8 = 1;
+    /// Bad usage or input: an unknown method, a request that is not the method's JSON, a
+    /// name the binding refuses.
+    pub const USAGE: u8 = 2;
+    /// Connection problems.
+    pub const CONNECTION: u8 = 3;
+}
+
+/// What `call` prints and exits with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// One of [`exit`]'s codes.
+    pub exit: u8,
+    /// The response's proto3 JSON and a newline, or nothing.
+    pub stdout: String,
+    /// `error: METHOD: ...` and a newline, or nothing.
+    pub stderr: String,
+}
+
+/// `call` as the command line runs it: the response on stdout, or the error on stderr as
+/// eeops' CLI prints it, and the exit code.
+pub async fn run(endpoint: &str, transport: Transport, method: &str, json: &str) -> Outcome {
+    match call(endpoint, transport, method, json).await {
+        Ok(text) => Outcome {
+            exit: exit::OK,
+            stdout: format!("{text}\n"),
+            stderr: String::new(),
+        },
+        Err(e) => {
+            let code = if e.is_invalid_request() || e.kind() == eeops::ErrorKind::Config {
+                exit::USAGE
+            } else if e.is_transport() || e.is_timeout() {
+                exit::CONNECTION
+            } else {
+                exit::FAILURE
+            };
+            Outcome {
+                exit: code,
+                stdout: String::new(),
+                stderr: format!("error: {method}: {e}\n"),
+            }
+        }
+    }
+}
+
 /// One unary gRPC call of `method` with a dynamic request.
 pub async fn call_grpc(
     endpoint: &str,

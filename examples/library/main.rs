@@ -66,11 +66,7 @@ enum Command {
     },
 }
 
-mod exit {
-    pub const FAILURE: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const CONNECTION: u8 = 3;
-}
+use library::call::exit;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -128,21 +124,8 @@ async fn serve(addr: SocketAddr) -> ExitCode {
 }
 
 async fn call(endpoint: &str, transport: Transport, method: &str, request: &str) -> ExitCode {
-    match library::call::call(endpoint, transport, method, request).await {
-        Ok(json) => {
-            println!("{json}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {method}: {e}");
-            let code = if e.is_invalid_request() || e.kind() == eeops::ErrorKind::Config {
-                exit::USAGE
-            } else if e.is_transport() || e.is_timeout() {
-                exit::CONNECTION
-            } else {
-                exit::FAILURE
-            };
-            ExitCode::from(code)
-        }
-    }
+    let outcome = library::call::run(endpoint, transport, method, request).await;
+    print!("{}", outcome.stdout);
+    eprint!("{}", outcome.stderr);
+    ExitCode::from(outcome.exit)
 }
