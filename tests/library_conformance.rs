@@ -1113,3 +1113,36 @@ async fn call_prints_and_exits_like_the_eeops_cli() {
         );
     }
 }
+
+/// A gRPC call of a method the server does not have is `UNIMPLEMENTED` (the REST fallback
+/// does not swallow it).
+#[tokio::test]
+async fn unknown_grpc_method_is_unimplemented() {
+    let server = start().await;
+    let channel = tonic::transport::Endpoint::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    for path in [
+        "/google.example.library.v1.LibraryService/ListAuthors",
+        "/google.example.library.v2.LibraryService/ListShelves",
+    ] {
+        grpc.ready().await.unwrap();
+        let status = grpc
+            .unary::<(), (), _>(
+                tonic::Request::new(()),
+                http::uri::PathAndQuery::from_static(path),
+                tonic_prost::ProstCodec::default(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            status.code(),
+            tonic::Code::Unimplemented,
+            "{path}: {status:?}"
+        );
+    }
+    server.shutdown().await;
+}
