@@ -1,0 +1,15 @@
+//! Google's Library example API (`google.example.library.v1`), shared by the `library` example
+//! and the tests: the generated code ([`pb`]), an in-memory implementation ([`store`]), the
+//! server ([`serve`]) and the client side of `call` ([`call`]).
+//!
+//! Included by the example (`examples/library/main.rs`) and by tests with
+//! `#[path = "../examples/library/mod.rs"] mod library;`: the generated messages name their
+//! descriptor pool as `crate::library::pb::DESCRIPTOR_POOL`, so the module must sit at
+//! `crate::library`.
+#![allow(dead_code)]
+
+pub mod call;
+pub mod pb;
+pub mod rest;
+pub mod serve;
+pub mod store;
