@@ -26,11 +26,11 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/eeops_pb.rs"));
 }
 
-pub use generated::google;
+pub use generated::{HTTP_BINDINGS, google};
 
 /// The encoded `FileDescriptorSet` of every proto eeops compiles (imports included).
 pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/eeops_descriptor.bin"));
+    include_bytes!(concat!(env!("OUT_DIR"), "/eeops_pb_descriptor.bin"));
 
 /// The descriptor pool built from [`FILE_DESCRIPTOR_SET`]: message descriptors for proto3 JSON,
 /// `Any` resolution, and gRPC server reflection.
@@ -45,8 +45,6 @@ pub static DESCRIPTOR_POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
     // failure here is a build defect, not something input can cause.
     DescriptorPool::decode(FILE_DESCRIPTOR_SET).expect("eeops' embedded descriptor set is invalid")
 });
-
-include!(concat!(env!("OUT_DIR"), "/eeops_bindings.rs"));
 
 /// Type URL prefix used by Google APIs in `Any.type_url`.
 pub const TYPE_URL_PREFIX: &str = "type.googleapis.com/";

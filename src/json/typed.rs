@@ -43,7 +43,7 @@ pub(crate) trait TypedJson: prost::Message + Default + Sized {
 }
 
 // The generated impls and the `Any` registry.
-include!(concat!(env!("OUT_DIR"), "/eeops_json.rs"));
+include!(concat!(env!("OUT_DIR"), "/eeops_pb_typed_json.rs"));
 
 /// Writes `message` as compact proto3 JSON, appending to `out`. On `Err`, `out` may hold a
 /// partial document: truncate it.
