@@ -62,9 +62,10 @@
 //!   package's file below), then `FILE_DESCRIPTOR_SET`, `DESCRIPTOR_POOL` (unless
 //!   [`Builder::descriptor_pool`] names one of yours) and `HTTP_BINDINGS` (every binding of
 //!   every service);
-//! * `<package>.rs` per proto package (e.g. `google.example.library.v1.rs`): prost's messages,
-//!   then for each service the `<service>_stub` and `<service>_rest` modules and tonic's
-//!   `<service>_client` and `<service>_server`;
+//! * `NAME/<package>.rs` per proto package (e.g. `library/google.example.library.v1.rs`):
+//!   prost's messages, then for each service the `<service>_stub` and `<service>_rest` modules
+//!   and tonic's `<service>_client` and `<service>_server` (`NAME/_modules.rs` is prost's own
+//!   module file, which `NAME.rs` repeats);
 //! * `NAME_descriptor.bin`: the encoded `FileDescriptorSet` (imports included, no source info);
 //! * `NAME_typed_json.rs` when [`Builder::typed_json`] names packages.
 //!
@@ -87,6 +88,9 @@ use std::rc::Rc;
 use prost::Message as _;
 
 type BuildError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The include file prost writes into the package directory.
+const PROST_INCLUDE_FILE: &str = "_modules.rs";
 
 /// A fresh [`Builder`] with the defaults: no include paths beyond the protos' own directories
 /// (add them with [`Builder::includes`]), no HTTP rules file, client and server code, no typed
@@ -307,10 +311,13 @@ impl Builder {
             .build_transport(false)
             .service_generator();
 
-        let include_file = format!("{}.rs", self.file_name);
+        // The package files go to a directory of their own, so that two compilations (of
+        // protos that share packages) can write into one OUT_DIR.
+        let package_dir = out_dir.join(&self.file_name);
+        std::fs::create_dir_all(&package_dir)?;
         let mut config = prost_build::Config::new();
-        config.out_dir(&out_dir);
-        config.include_file(&include_file);
+        config.out_dir(&package_dir);
+        config.include_file(PROST_INCLUDE_FILE);
         config.service_generator(Box::new(service::Generator {
             inner: tonic,
             context,
@@ -378,11 +385,17 @@ impl Builder {
              pub static HTTP_BINDINGS: &[::eeops::transcode::HttpBinding] = &[\n{}];",
             bindings::render_rows(&bindings)
         );
-        let include_path = out_dir.join(&include_file);
-        let mut text = std::fs::read_to_string(&include_path).unwrap_or_default();
+        // prost's include file names the package files relative to itself: from OUT_DIR,
+        // they are in the package directory.
+        let prost_include = std::fs::read_to_string(package_dir.join(PROST_INCLUDE_FILE))?;
+        let mut text =
+            prost_include.replace("include!(\"", &format!("include!(\"{}/", self.file_name));
         text.push('\n');
         text.push_str(&tail);
-        std::fs::write(&include_path, format_rust(&text)?)?;
+        std::fs::write(
+            out_dir.join(format!("{}.rs", self.file_name)),
+            format_rust(&text)?,
+        )?;
 
         if !self.typed_json.is_empty() {
             let code = typed_json::render(&self.typed_json_root, &pool, &self.typed_json);
