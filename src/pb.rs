@@ -1,6 +1,11 @@
 //! The generated protobuf types, tonic client and server, and the REST binding table.
 //!
-//! Everything here comes from `proto/` through `build.rs`. Modules follow the proto packages:
+//! Everything here comes from `proto/` through `build.rs`, which calls eeops' generator
+//! (`eeops-build`; the generated files are `OUT_DIR/eeops_pb.rs` and `OUT_DIR/eeops_pb/`).
+//! Beside each service's messages and tonic code, `<service>_stub` holds its transport-agnostic
+//! trait, method table and binding table, and `<service>_rest` the REST server glue (for
+//! Operations: [`google::longrunning::operations_stub`] and
+//! [`google::longrunning::operations_rest`]). Modules follow the proto packages:
 //! [`google::longrunning`], [`google::rpc`], [`google::api`] and [`google::earthengine::v1`]
 //! (eeops' own definition of Earth Engine's `OperationMetadata`, whose field numbers are not
 //! Google's). Well-known types are [`prost_types`]' own.
@@ -41,7 +46,7 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 ///     .is_some());
 /// ```
 pub static DESCRIPTOR_POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
-    // The bytes are produced by build.rs from the same compiler run as the Rust types, so a
+    // The bytes are produced by the generator from the same compiler run as the Rust types, so a
     // failure here is a build defect, not something input can cause.
     DescriptorPool::decode(FILE_DESCRIPTOR_SET).expect("eeops' embedded descriptor set is invalid")
 });

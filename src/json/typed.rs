@@ -1,6 +1,6 @@
 //! Typed proto3 JSON: the fast path for eeops' own messages.
 //!
-//! `build.rs` generates, for each message of `google.longrunning`, `google.rpc` and
+//! The generator (`eeops-build`, called by `build.rs`) writes, for each message of `google.longrunning`, `google.rpc` and
 //! `google.earthengine.v1`, code that writes and reads its proto3 JSON field by field (the
 //! [`TypedJson`] implementations, and the `Any` registry [`read_any_payload`] /
 //! [`write_any_payload`]). This module is the runtime those impls call.
