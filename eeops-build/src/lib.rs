@@ -111,6 +111,7 @@ pub fn configure() -> Builder {
         file_name: "eeops_generated".to_owned(),
         out_dir: None,
         descriptor_pool: None,
+        extern_paths: Vec::new(),
     }
 }
 
@@ -135,6 +136,7 @@ pub struct Builder {
     file_name: String,
     out_dir: Option<PathBuf>,
     descriptor_pool: Option<String>,
+    extern_paths: Vec<(String, String)>,
 }
 
 impl Builder {
@@ -250,6 +252,26 @@ impl Builder {
         self
     }
 
+    /// Uses Rust types that exist elsewhere for a proto package or message instead of
+    /// generating them (prost-build's `extern_path`), e.g. eeops' own
+    /// `google.longrunning` types for a service whose methods return `Operation`. Such types
+    /// must already have eeops' runtime glue (eeops' own types do).
+    ///
+    /// ```
+    /// let b = eeops_build::configure()
+    ///     .extern_path(".google.longrunning", "::eeops::pb::google::longrunning");
+    /// # let _ = b;
+    /// ```
+    pub fn extern_path(
+        mut self,
+        proto_path: impl Into<String>,
+        rust_path: impl Into<String>,
+    ) -> Self {
+        self.extern_paths
+            .push((proto_path.into(), rust_path.into()));
+        self
+    }
+
     /// Compiles `protos` (paths relative to an include directory) and writes the code (see the
     /// [crate docs](crate) for the file list). Prints `cargo:rerun-if-changed` lines for the
     /// include directories and the rules file.
@@ -318,6 +340,9 @@ impl Builder {
         let mut config = prost_build::Config::new();
         config.out_dir(&package_dir);
         config.include_file(PROST_INCLUDE_FILE);
+        for (proto, rust) in &self.extern_paths {
+            config.extern_path(proto, rust);
+        }
         config.service_generator(Box::new(service::Generator {
             inner: tonic,
             context,

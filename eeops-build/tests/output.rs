@@ -117,3 +117,40 @@ fn errors_name_the_problem() {
     assert!(err.to_string().contains("x.Y.Z"), "{err}");
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn extern_types_get_no_glue_of_their_own() {
+    let out = fresh_dir("extern");
+    let root = workspace();
+    std::fs::write(
+        out.join("jobs.proto"),
+        r#"syntax = "proto3";
+package jobs.v1;
+import "google/api/annotations.proto";
+import "google/longrunning/operations.proto";
+service Jobs {
+  rpc StartJob(StartJobRequest) returns (google.longrunning.Operation) {
+    option (google.api.http) = { post: "/v1/{parent=queues/*}/jobs" body: "*" };
+  }
+}
+message StartJobRequest { string parent = 1; string script = 2; }
+"#,
+    )
+    .unwrap();
+    eeops_build::configure()
+        .includes([out.clone(), root.join("proto")])
+        .extern_path(".google.longrunning", "::eeops::pb::google::longrunning")
+        .extern_path(".google.rpc", "::eeops::pb::google::rpc")
+        .file_name("jobs")
+        .out_dir(&out)
+        .compile(&["jobs.proto"])
+        .unwrap();
+    let package = std::fs::read_to_string(out.join("jobs/jobs.v1.rs")).unwrap();
+    assert!(package.contains("::eeops::Result<::eeops::pb::google::longrunning::Operation>"));
+    assert!(package.contains("impl ::eeops::codegen::RpcMessage for super::StartJobRequest"));
+    assert!(
+        !package.contains("RpcMessage for ::eeops::pb"),
+        "no impl for a foreign type"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
