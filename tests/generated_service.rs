@@ -81,6 +81,13 @@ impl notes_server::Notes for Board {
             .ok_or_else(|| Status::not_found(format!("no note {name}")))
     }
 
+    async fn get_note_text(
+        &self,
+        request: Request<GetNoteRequest>,
+    ) -> Result<Response<Note>, Status> {
+        self.get_note(request).await
+    }
+
     async fn update_note(
         &self,
         request: Request<UpdateNoteRequest>,
@@ -241,6 +248,29 @@ async fn every_rpc_over_rest_and_grpc() {
             .unwrap();
         assert_eq!(got, created, "{transport}");
 
+        // Over REST only the `response_body` field travels; gRPC has the whole message.
+        let text = notes
+            .get_note_text(
+                GetNoteRequest {
+                    name: created.name.clone(),
+                },
+                opts(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(text.text, "buy milk", "{transport}");
+        if transport == "rest" {
+            assert_eq!(
+                text,
+                Note {
+                    text: "buy milk".into(),
+                    ..Default::default()
+                }
+            );
+        } else {
+            assert_eq!(text, created);
+        }
+
         let updated = notes
             .update_note(
                 UpdateNoteRequest {
@@ -385,6 +415,15 @@ async fn rest_wire_form() {
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["stars"], "12345678901");
     assert_eq!(body["createTime"], "2023-11-14T22:13:20Z");
+    let name = body["name"].as_str().unwrap().to_owned();
+    let resp = http
+        .get(format!("{url}/v1/{name}:text"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(text, "t", "response_body: the field's value alone");
     let resp = http
         .get(format!("{url}/v1/boards/b/notes?color=YELLOW"))
         .send()
@@ -436,6 +475,7 @@ async fn stub_defaults_and_method_table() {
             "UpdateNote",
             "ListNotes",
             "DeleteNote",
+            "GetNoteText",
             "Echo"
         ]
     );

@@ -39,7 +39,9 @@ use crate::error::code_for_http_status;
 use crate::json;
 use crate::pb::google::rpc::{Code, Status};
 use crate::stub::{CallOptions, OperationsMethod};
-use crate::transcode::{Router, TranscodeError, encode_name_request, encode_request};
+use crate::transcode::{
+    HttpBinding, Router, TranscodeError, decode_response, encode_name_request, encode_request,
+};
 use crate::{Error, Result};
 
 /// The default limit on a response body: 32 MiB.
@@ -175,7 +177,7 @@ impl RestTransport {
         method: &'static MethodInfo,
         request: &Req,
         options: &CallOptions,
-    ) -> Result<(u16, String, Vec<u8>)> {
+    ) -> Result<(&'static HttpBinding, u16, String, Vec<u8>)> {
         let inner = &*self.inner;
         let service = method.service();
         let router = service.router().map_err(|e| {
@@ -316,7 +318,8 @@ impl RestTransport {
                 attempt = options.attempt(),
             ),
         }
-        result.map(|(status, content_type, body)| (status.as_u16(), content_type, body))
+        let binding = binding.binding();
+        result.map(|(status, content_type, body)| (binding, status.as_u16(), content_type, body))
     }
 
     /// One unary call of any generated service over REST: transcodes `request` by the
@@ -329,12 +332,14 @@ impl RestTransport {
         request: Req,
         options: CallOptions,
     ) -> Result<Resp> {
-        let (status, content_type, body) = self.send(method, &request, &options).await?;
+        let (binding, status, content_type, body) = self.send(method, &request, &options).await?;
         if Resp::IS_EMPTY {
             decode_empty_named(method.name(), status, &content_type, &body)?;
             Ok(Resp::default())
-        } else {
+        } else if binding.response_body.is_empty() {
             decode_message_named(method.name(), status, &content_type, &body)
+        } else {
+            decode_response_body(method.name(), binding, status, &content_type, &body)
         }
     }
 }
@@ -380,6 +385,34 @@ fn decode_message_named<Resp: RpcMessage>(
             status,
         )
     })
+}
+
+/// Reads the answer of a binding with a `response_body`: the JSON is that one field of `Resp`.
+fn decode_response_body<Resp: RpcMessage>(
+    method: &str,
+    binding: &HttpBinding,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+) -> Result<Resp> {
+    if !(200..300).contains(&status) {
+        return Err(decode_error_body(method, status, content_type, body));
+    }
+    check_json(method, status, content_type, body)?;
+    let bad = |what: String| {
+        Error::decode_http(
+            format!(
+                "{method}: HTTP {status}, content-type `{content_type}`: {what}; body starts: {}",
+                excerpt(body)
+            ),
+            status,
+        )
+    };
+    let json: Json = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    let options = prost_reflect::DeserializeOptions::new().deny_unknown_fields(false);
+    let dynamic = decode_response(binding, &Resp::message_descriptor(), json, &options)
+        .map_err(|e| bad(e.to_string()))?;
+    Resp::from_dynamic(&dynamic).map_err(|e| bad(e.to_string()))
 }
 
 /// Reads the answer of a call that returns `Empty` (also each part of a batch).

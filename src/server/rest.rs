@@ -15,7 +15,9 @@ use serde_json::{Value as Json, json};
 use crate::codegen::{BoxFuture, RpcMessage, ServiceInfo};
 use crate::json::plain_empty_any;
 use crate::pb::google::rpc::{Code, Status};
-use crate::transcode::{RouteError, RouteMatch, Router, RouterOptions, decode_request};
+use crate::transcode::{
+    RouteError, RouteMatch, Router, RouterOptions, decode_request, encode_response,
+};
 
 use super::config::{CallInfo, CallTransport, RemoteAddr, RequestHook};
 
@@ -118,6 +120,19 @@ impl RestCall<'_> {
         let response = result.map_err(|s| RestError::from_tonic(&s))?;
         if M::IS_EMPTY {
             return Ok(json_response(StatusCode::OK, &json!({}), self.out));
+        }
+        let binding = self.route.binding;
+        if !binding.response_body.is_empty() {
+            // Only the named field of the reply is the answer.
+            let options = SerializeOptions::new()
+                .stringify_64_bit_integers(true)
+                .use_enum_numbers(self.out.enum_numbers);
+            let mut value = encode_response(binding, &response.get_ref().to_dynamic(), &options)
+                .map_err(|e| {
+                    RestError::new(Code::Internal, format!("cannot write the response: {e}"))
+                })?;
+            plain_empty_any(&mut value);
+            return Ok(json_response(StatusCode::OK, &value, self.out));
         }
         message_response(response.get_ref(), self.out)
     }
