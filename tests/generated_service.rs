@@ -492,7 +492,7 @@ async fn stub_defaults_and_method_table() {
     assert_eq!(echo_rest, [("POST", "/v1/{board=boards/*}:echo", "*")]);
 }
 
-/// gRPC reflection lists the generated service next to Operations.
+/// Both services over gRPC on one port, and gRPC reflection lists them both.
 #[tokio::test]
 async fn grpc_serves_both_services() {
     let server = start().await;
@@ -523,5 +523,46 @@ async fn grpc_serves_both_services() {
         .await
         .unwrap();
     assert!(list.notes.is_empty());
+
+    // Reflection knows both services (their descriptor sets overlap: both have google.api).
+    use tokio_stream::StreamExt as _;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let channel = tonic::transport::Channel::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut reflection = ServerReflectionClient::new(channel);
+    let requests = [
+        MessageRequest::ListServices(String::new()),
+        MessageRequest::FileContainingSymbol("gentest.v1.Notes".into()),
+    ]
+    .map(|m| ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(m),
+    });
+    let mut answers = reflection
+        .server_reflection_info(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = answers.next().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = first.message_response else {
+        panic!("unexpected {first:?}");
+    };
+    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"gentest.v1.Notes"), "{names:?}");
+    assert!(
+        names.contains(&"google.longrunning.Operations"),
+        "{names:?}"
+    );
+    let second = answers.next().await.unwrap().unwrap();
+    let Some(MessageResponse::FileDescriptorResponse(files)) = second.message_response else {
+        panic!("unexpected {second:?}");
+    };
+    assert!(!files.file_descriptor_proto.is_empty());
     server.shutdown().await;
 }
