@@ -50,6 +50,8 @@ fn main() -> std::io::Result<()> {
             .includes(["tests/protos", "proto"])
             .client(client)
             .server(server)
+            .extern_path(".google.longrunning", "::eeops::pb::google::longrunning")
+            .extern_path(".google.rpc", "::eeops::pb::google::rpc")
             .file_name("eeops_test_service")
             .compile(&["generated_service.proto"])?;
     }

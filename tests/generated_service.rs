@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use eeops::pb::google::longrunning::operations_rest::OperationsRest;
+use eeops::pb::google::longrunning::{Operation, operation};
 use eeops::server::emulator::Emulator;
 use eeops::server::{Server, ServerHandle};
 use eeops::stub::CallOptions;
@@ -86,6 +87,26 @@ impl notes_server::Notes for Board {
         request: Request<GetNoteRequest>,
     ) -> Result<Response<Note>, Status> {
         self.get_note(request).await
+    }
+
+    async fn archive_note(
+        &self,
+        request: Request<GetNoteRequest>,
+    ) -> Result<Response<Operation>, Status> {
+        let name = request.into_inner().name;
+        if !self.notes.lock().unwrap().contains_key(&name) {
+            return Err(Status::not_found(format!("no note {name}")));
+        }
+        Ok(Response::new(Operation {
+            name: format!("{name}/operations/archive"),
+            done: true,
+            result: Some(operation::Result::Error(eeops::pb::google::rpc::Status {
+                code: 9,
+                message: "archiving is not possible yet".into(),
+                details: Vec::new(),
+            })),
+            ..Default::default()
+        }))
     }
 
     async fn update_note(
@@ -306,6 +327,30 @@ async fn every_rpc_over_rest_and_grpc() {
         assert_eq!(blue.notes.len(), 1, "{transport}: the enum filter");
         assert_eq!(blue.notes[0].name, created.name);
 
+        // A method answering eeops' own Operation type.
+        let op = notes
+            .archive_note(
+                GetNoteRequest {
+                    name: created.name.clone(),
+                },
+                opts(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            op.name,
+            format!("{}/operations/archive", created.name),
+            "{transport}"
+        );
+        assert!(op.done);
+        let Some(operation::Result::Error(status)) = op.result else {
+            panic!("{transport}: {op:?}");
+        };
+        assert_eq!(
+            (status.code, status.message.as_str()),
+            (9, "archiving is not possible yet")
+        );
+
         // The extra RPC.
         let echo = notes
             .echo(
@@ -476,6 +521,7 @@ async fn stub_defaults_and_method_table() {
             "ListNotes",
             "DeleteNote",
             "GetNoteText",
+            "ArchiveNote",
             "Echo"
         ]
     );

@@ -345,7 +345,7 @@ impl Builder {
         }
         config.service_generator(Box::new(service::Generator {
             inner: tonic,
-            context,
+            context: Rc::clone(&context),
         }));
         for message in pool.all_messages() {
             // Map entries are not Rust types of their own; well-known types are prost-types'.
@@ -384,6 +384,25 @@ impl Builder {
 
         // The file-level items, after prost's modules.
         let mut tail = String::new();
+        // The runtime glue of every other message, so that any of them can be a request or a
+        // response of a service compiled elsewhere (through `extern_path`).
+        let emitted = context.emitted.borrow().clone();
+        for message in pool.all_messages() {
+            let name = message.full_name();
+            let dotted = format!(".{name}");
+            if message.is_map_entry()
+                || message.package_name() == "google.protobuf"
+                || emitted.contains(name)
+                || self.extern_paths.iter().any(|(proto, _)| {
+                    dotted == *proto
+                        || dotted.starts_with(&format!("{}.", proto.trim_end_matches('.')))
+                })
+            {
+                continue;
+            }
+            let path = typed_json::rust_type_path("self", message.package_name(), name);
+            tail.push_str(&service::render_message(&context, &path, &message, None));
+        }
         let _ = writeln!(
             tail,
             "/// The encoded `FileDescriptorSet` of every proto compiled here (imports included).\n\

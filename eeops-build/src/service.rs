@@ -303,8 +303,9 @@ fn render(cx: &Context, service: &prost_build::Service) -> String {
     s
 }
 
-/// The `RpcMessage` impl of one request or response message.
-fn render_message(
+/// The `RpcMessage` impl of one message (`binding`: the first binding of the first method that
+/// takes it as its request, which decides its routing parameters).
+pub(crate) fn render_message(
     cx: &Context,
     rust: &str,
     desc: &MessageDescriptor,
