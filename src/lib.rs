@@ -17,8 +17,28 @@
 //! `Client` (REST and gRPC transports, auth, retries, waiting and cancel confirmation).
 #![warn(missing_docs)]
 
+// Generated code names the runtime `::eeops::...`, in eeops itself too.
+extern crate self as eeops;
+
+/// Includes the code `eeops-build` wrote as `OUT_DIR/NAME.rs` (see the generator's
+/// [`file_name`](https://docs.rs/eeops-build)).
+///
+/// ```ignore
+/// pub mod pb {
+///     eeops::include_generated!("library");
+/// }
+/// ```
+#[macro_export]
+macro_rules! include_generated {
+    ($name:literal) => {
+        include!(concat!(env!("OUT_DIR"), "/", $name, ".rs"));
+    };
+}
+
 #[cfg(feature = "client")]
 pub mod client;
+#[doc(hidden)]
+pub mod codegen;
 pub mod error;
 pub mod json;
 pub mod name;

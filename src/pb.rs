@@ -1,6 +1,11 @@
 //! The generated protobuf types, tonic client and server, and the REST binding table.
 //!
-//! Everything here comes from `proto/` through `build.rs`. Modules follow the proto packages:
+//! Everything here comes from `proto/` through `build.rs`, which calls eeops' generator
+//! (`eeops-build`; the generated files are `OUT_DIR/eeops_pb.rs` and `OUT_DIR/eeops_pb/`).
+//! Beside each service's messages and tonic code, `<service>_stub` holds its transport-agnostic
+//! trait, method table and binding table, and `<service>_rest` the REST server glue (for
+//! Operations: [`google::longrunning::operations_stub`] and
+//! [`google::longrunning::operations_rest`]). Modules follow the proto packages:
 //! [`google::longrunning`], [`google::rpc`], [`google::api`] and [`google::earthengine::v1`]
 //! (eeops' own definition of Earth Engine's `OperationMetadata`, whose field numbers are not
 //! Google's). Well-known types are [`prost_types`]' own.
@@ -26,11 +31,11 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/eeops_pb.rs"));
 }
 
-pub use generated::google;
+pub use generated::{HTTP_BINDINGS, google};
 
 /// The encoded `FileDescriptorSet` of every proto eeops compiles (imports included).
 pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/eeops_descriptor.bin"));
+    include_bytes!(concat!(env!("OUT_DIR"), "/eeops_pb_descriptor.bin"));
 
 /// The descriptor pool built from [`FILE_DESCRIPTOR_SET`]: message descriptors for proto3 JSON,
 /// `Any` resolution, and gRPC server reflection.
@@ -41,12 +46,10 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 ///     .is_some());
 /// ```
 pub static DESCRIPTOR_POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
-    // The bytes are produced by build.rs from the same compiler run as the Rust types, so a
+    // The bytes are produced by the generator from the same compiler run as the Rust types, so a
     // failure here is a build defect, not something input can cause.
     DescriptorPool::decode(FILE_DESCRIPTOR_SET).expect("eeops' embedded descriptor set is invalid")
 });
-
-include!(concat!(env!("OUT_DIR"), "/eeops_bindings.rs"));
 
 /// Type URL prefix used by Google APIs in `Any.type_url`.
 pub const TYPE_URL_PREFIX: &str = "type.googleapis.com/";

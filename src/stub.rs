@@ -36,7 +36,7 @@
 
 use std::time::Duration;
 
-include!(concat!(env!("OUT_DIR"), "/eeops_stubs.rs"));
+pub use crate::pb::google::longrunning::operations_stub::{Operations, OperationsMethod, dynamic};
 
 /// Options for one call through a transport: the deadline of this attempt and extra headers.
 ///

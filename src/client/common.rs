@@ -73,6 +73,89 @@ pub(crate) fn request_params(name: &str) -> std::result::Result<HeaderValue, Str
         .map_err(|_| "the routing header cannot be built".to_owned())
 }
 
+/// The `x-goog-request-params` value for several routing parameters (`key=value&...`, values
+/// encoded as [`request_params`] encodes a name); `None` when there are none.
+pub(crate) fn routing_params(
+    pairs: &[(&str, &str)],
+) -> std::result::Result<Option<HeaderValue>, String> {
+    match pairs {
+        [] => Ok(None),
+        [("name", name)] => request_params(name).map(Some),
+        _ => {
+            let value = pairs
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{k}={}",
+                        percent_encoding::utf8_percent_encode(v, ROUTING_VALUE)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("&");
+            HeaderValue::from_str(&value)
+                .map(Some)
+                .map_err(|_| "the routing header cannot be built".to_owned())
+        }
+    }
+}
+
+/// What a routing value keeps unencoded: `[-_.~0-9A-Za-z]`.
+const ROUTING_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// The name of an RPC method, for messages.
+pub(crate) trait RpcName: Copy {
+    fn name(&self) -> &str;
+}
+
+impl RpcName for crate::stub::OperationsMethod {
+    fn name(&self) -> &str {
+        crate::stub::OperationsMethod::name(*self)
+    }
+}
+
+impl RpcName for &crate::codegen::MethodInfo {
+    fn name(&self) -> &str {
+        crate::codegen::MethodInfo::name(self)
+    }
+}
+
+impl RpcName for &str {
+    fn name(&self) -> &str {
+        self
+    }
+}
+
+/// [`call_headers`] for any routing parameters (none, one or several).
+pub(crate) async fn call_headers_routed(
+    auth: &Auth,
+    headers: &RequestHeaders,
+    fixed: &[(http::HeaderName, HeaderValue)],
+    routing: &[(&str, &str)],
+    options: &CallOptions,
+    what: &str,
+) -> Result<HeaderMap> {
+    let mut out = auth.headers().await?;
+    for (name, value) in fixed {
+        out.insert(name, value.clone());
+    }
+    headers.apply(&mut out);
+    if let Some(value) = routing_params(routing).map_err(Error::invalid_request)? {
+        out.insert("x-goog-request-params", value);
+    }
+    for (name, value) in options.headers() {
+        let name = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Error::invalid_request(format!("`{name}` is not a header name")))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| Error::invalid_request(format!("invalid value for {what} `{name}`")))?;
+        out.append(name, value);
+    }
+    Ok(out)
+}
+
 /// The headers of one call, the same for both transports: the credentials' (and the quota
 /// project), the transport's own `fixed` ones, `x-goog-api-client`, the routing header for
 /// `routing_name`, then the caller's own from `options` (added, not replacing). `what` names
@@ -85,23 +168,15 @@ pub(crate) async fn call_headers(
     options: &CallOptions,
     what: &str,
 ) -> Result<HeaderMap> {
-    let mut out = auth.headers().await?;
-    for (name, value) in fixed {
-        out.insert(name, value.clone());
-    }
-    headers.apply(&mut out);
-    out.insert(
-        "x-goog-request-params",
-        request_params(routing_name).map_err(Error::invalid_request)?,
-    );
-    for (name, value) in options.headers() {
-        let name = http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| Error::invalid_request(format!("`{name}` is not a header name")))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| Error::invalid_request(format!("invalid value for {what} `{name}`")))?;
-        out.append(name, value);
-    }
-    Ok(out)
+    call_headers_routed(
+        auth,
+        headers,
+        fixed,
+        &[("name", routing_name)],
+        options,
+        what,
+    )
+    .await
 }
 
 /// The target of the one-line-per-call log events (DEBUG) and of the headers (TRACE).

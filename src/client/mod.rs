@@ -420,11 +420,8 @@ impl ClientBuilder {
         }
     }
 
-    /// Builds the client: parses the endpoint, refuses plain HTTP to a host that is not
-    /// loopback (unless allowed), finds and loads credentials (see [`auth`]; a loopback
-    /// endpoint is anonymous unless credentials or scopes are set), and sets up the
-    /// transport. Nothing is sent yet (connections are made on the first call).
-    pub async fn build(self) -> Result<Client> {
+    /// The endpoint and credentials of a transport, checked (see [`Self::build`]).
+    pub(crate) fn prepare(&self) -> Result<(Endpoint, auth::Auth)> {
         if let Some(p) = &self.problem {
             return Err(Error::config(p.clone()));
         }
@@ -473,6 +470,15 @@ impl ClientBuilder {
             ),
             None => auth::Auth::new(source, self.quota_project.as_deref()),
         }?;
+        Ok((endpoint, auth))
+    }
+
+    /// Builds the client: parses the endpoint, refuses plain HTTP to a host that is not
+    /// loopback (unless allowed), finds and loads credentials (see [`auth`]; a loopback
+    /// endpoint is anonymous unless credentials or scopes are set), and sets up the
+    /// transport. Nothing is sent yet (connections are made on the first call).
+    pub async fn build(self) -> Result<Client> {
+        let (endpoint, auth) = self.prepare()?;
         tracing::debug!("credentials: {}", auth.description());
         let credentials = auth.description().to_owned();
         let headers = RequestHeaders::new(self.user_agent.as_deref())?;

@@ -38,6 +38,10 @@ impl JsonError {
     pub fn message(&self) -> &str {
         &self.0
     }
+
+    pub(crate) fn new(message: String) -> Self {
+        JsonError(message)
+    }
 }
 
 fn serialize_options() -> SerializeOptions {
@@ -167,7 +171,6 @@ pub fn from_json_keep_raw<M: ReflectMessage + Default>(bytes: &[u8]) -> Result<M
     lossy(bytes, true).map(|(m, _)| m)
 }
 
-#[cfg(feature = "client")]
 /// What eeops' REST client reads an answer with: the typed code when it can (see
 /// [`typed`]), otherwise [`from_json_keep_raw`], with the same result.
 pub(crate) fn decode_response<M: ReflectMessage + typed::TypedJson>(
@@ -179,7 +182,6 @@ pub(crate) fn decode_response<M: ReflectMessage + typed::TypedJson>(
     }
 }
 
-#[cfg(feature = "server")]
 /// Writes `message` as compact proto3 JSON into `out` with the typed code, or with
 /// prost-reflect when the typed code gives up. An `Any` of `Empty` comes out in Google's form
 /// (no `value`) either way.
@@ -197,7 +199,6 @@ pub(crate) fn encode_response<M: ReflectMessage + typed::TypedJson>(
     serde_json::to_writer(out, &value).map_err(|e| JsonError(e.to_string()))
 }
 
-#[cfg(any(test, feature = "server"))]
 /// prost-reflect writes an `Any` holding `google.protobuf.Empty` as
 /// `{"@type": ".../google.protobuf.Empty", "value": {}}`; Google's servers, and the Java and
 /// Python JSON mappings, write `{"@type": ".../google.protobuf.Empty"}` (Empty is not one of

@@ -1,6 +1,6 @@
 //! Typed proto3 JSON: the fast path for eeops' own messages.
 //!
-//! `build.rs` generates, for each message of `google.longrunning`, `google.rpc` and
+//! The generator (`eeops-build`, called by `build.rs`) writes, for each message of `google.longrunning`, `google.rpc` and
 //! `google.earthengine.v1`, code that writes and reads its proto3 JSON field by field (the
 //! [`TypedJson`] implementations, and the `Any` registry [`read_any_payload`] /
 //! [`write_any_payload`]). This module is the runtime those impls call.
@@ -43,7 +43,7 @@ pub(crate) trait TypedJson: prost::Message + Default + Sized {
 }
 
 // The generated impls and the `Any` registry.
-include!(concat!(env!("OUT_DIR"), "/eeops_json.rs"));
+include!(concat!(env!("OUT_DIR"), "/eeops_pb_typed_json.rs"));
 
 /// Writes `message` as compact proto3 JSON, appending to `out`. On `Err`, `out` may hold a
 /// partial document: truncate it.

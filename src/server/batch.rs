@@ -47,7 +47,6 @@ use rand::Rng as _;
 use rand::distr::Alphanumeric;
 
 use super::rest::{MAX_BODY_BYTES, RestError, RestService};
-use crate::pb::google::longrunning::operations_server::Operations;
 use crate::pb::google::rpc::Code;
 
 /// The path of the batch endpoint (Google's `batchPath` is `batch`, under the root URL).
@@ -86,14 +85,14 @@ struct Part {
 }
 
 /// Answers one batch request; never fails (errors are JSON responses).
-pub(crate) async fn handle<S: Operations>(rest: &RestService<S>, req: Request) -> Response {
+pub(crate) async fn handle(rest: &RestService, req: Request) -> Response {
     match run(rest, req).await {
         Ok(resp) => resp,
         Err(e) => e.into_plain_response(),
     }
 }
 
-async fn run<S: Operations>(rest: &RestService<S>, req: Request) -> Result<Response, RestError> {
+async fn run(rest: &RestService, req: Request) -> Result<Response, RestError> {
     let (head, body) = req.into_parts();
     if head.method != Method::POST {
         return Err(RestError::new(

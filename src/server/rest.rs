@@ -9,18 +9,15 @@ use axum::response::Response;
 use futures::StreamExt as _;
 use http::{HeaderValue, Method, StatusCode, header};
 use prost::Message as _;
-use prost_reflect::{DynamicMessage, ReflectMessage, SerializeOptions};
+use prost_reflect::{DynamicMessage, SerializeOptions};
 use serde_json::{Value as Json, json};
 
+use crate::codegen::{BoxFuture, RpcMessage, ServiceInfo};
 use crate::json::plain_empty_any;
-use crate::json::typed::TypedJson;
-use crate::pb::google::longrunning::operations_server::Operations;
-use crate::pb::google::longrunning::{
-    CancelOperationRequest, DeleteOperationRequest, GetOperationRequest, ListOperationsRequest,
-    WaitOperationRequest,
-};
 use crate::pb::google::rpc::{Code, Status};
-use crate::transcode::{RouteError, decode_request};
+use crate::transcode::{
+    RouteError, RouteMatch, Router, RouterOptions, decode_request, encode_response,
+};
 
 use super::config::{CallInfo, CallTransport, RemoteAddr, RequestHook};
 
@@ -49,19 +46,120 @@ pub const TOLERATED_PARAMS: &[&str] = &[
     "userIp",
 ];
 
-/// The REST handler over one service implementation.
-pub(crate) struct RestService<S> {
-    service: Arc<S>,
-    hook: Option<RequestHook>,
+/// What the server's REST side answers with.
+pub type RestResponse = Response;
+
+/// A service the server serves over gRPC and REST: what `eeops-build` generates as
+/// `<Service>Rest<T>` around an implementation of tonic's server trait (for Operations:
+/// [`OperationsRest`](crate::pb::google::longrunning::operations_rest::OperationsRest)).
+///
+/// ```
+/// use eeops::pb::google::longrunning::operations_rest::OperationsRest;
+/// use eeops::server::RestDispatch;
+///
+/// let served = OperationsRest::new(eeops::server::emulator::Emulator::default());
+/// assert_eq!(served.service().full_name(), "google.longrunning.Operations");
+/// ```
+pub trait RestDispatch: Send + Sync + 'static {
+    /// The service's tables (name, bindings, descriptors).
+    fn service(&self) -> &'static ServiceInfo;
+
+    /// Adds the service's tonic server to the gRPC routes.
+    fn add_grpc(&self, routes: tonic::service::Routes) -> tonic::service::Routes;
+
+    /// Answers one REST call routed to one of the service's methods.
+    fn dispatch<'a>(&'a self, call: RestCall<'a>)
+    -> BoxFuture<'a, Result<RestResponse, RestError>>;
 }
 
-impl<S> Clone for RestService<S> {
-    fn clone(&self) -> Self {
-        Self {
-            service: Arc::clone(&self.service),
-            hook: self.hook.clone(),
-        }
+/// One routed REST call, as [`RestDispatch::dispatch`] gets it: decode the request, call the
+/// service, encode its reply.
+#[derive(Debug)]
+pub struct RestCall<'a> {
+    route: &'a RouteMatch<'a>,
+    query: Option<&'a str>,
+    body: Vec<u8>,
+    metadata: tonic::metadata::MetadataMap,
+    out: Output,
+}
+
+impl RestCall<'_> {
+    /// The full name of the routed method (`google.longrunning.Operations.GetOperation`).
+    pub fn method(&self) -> &'static str {
+        self.route.binding.method
     }
+
+    /// The request: path variables, query parameters and body mapped onto `M` by the route's
+    /// binding, with the HTTP headers as metadata.
+    pub fn decode<M: RpcMessage>(&mut self) -> Result<tonic::Request<M>, RestError> {
+        let desc = M::message_descriptor();
+        let dynamic: DynamicMessage =
+            decode_request(self.route, &desc, self.query, &self.body, TOLERATED_PARAMS).map_err(
+                |e| {
+                    let code = if e.is_invalid_argument() {
+                        Code::InvalidArgument
+                    } else {
+                        Code::Internal
+                    };
+                    RestError::new(code, e.to_string())
+                },
+            )?;
+        let message = M::from_dynamic(&dynamic)
+            .map_err(|e| RestError::new(Code::InvalidArgument, format!("invalid request: {e}")))?;
+        let mut request = tonic::Request::new(message);
+        *request.metadata_mut() = std::mem::take(&mut self.metadata);
+        Ok(request)
+    }
+
+    /// The answer to the service's reply: its message as proto3 JSON (`{}` for `Empty`), or
+    /// its status in Google's JSON error shape.
+    pub fn reply<M: RpcMessage>(
+        &self,
+        result: Result<tonic::Response<M>, tonic::Status>,
+    ) -> Result<RestResponse, RestError> {
+        let response = result.map_err(|s| RestError::from_tonic(&s))?;
+        if M::IS_EMPTY {
+            return Ok(json_response(StatusCode::OK, &json!({}), self.out));
+        }
+        let binding = self.route.binding;
+        if !binding.response_body.is_empty() {
+            // Only the named field of the reply is the answer.
+            let options = SerializeOptions::new()
+                .stringify_64_bit_integers(true)
+                .use_enum_numbers(self.out.enum_numbers);
+            let mut value = encode_response(binding, &response.get_ref().to_dynamic(), &options)
+                .map_err(|e| {
+                    RestError::new(Code::Internal, format!("cannot write the response: {e}"))
+                })?;
+            plain_empty_any(&mut value);
+            return Ok(json_response(StatusCode::OK, &value, self.out));
+        }
+        message_response(response.get_ref(), self.out)
+    }
+
+    /// The error for a method the service does not serve over REST.
+    pub fn not_served(&self) -> RestError {
+        RestError::new(
+            Code::Unimplemented,
+            format!("method {} is not served over REST", self.method()),
+        )
+    }
+}
+
+/// The router of the served services' bindings.
+enum Routes {
+    /// One service: its own router.
+    Shared(&'static Router),
+    /// Several: one router over all their bindings.
+    Owned(Router),
+}
+
+/// The REST handler over the served services.
+#[derive(Clone)]
+pub(crate) struct RestService {
+    services: Arc<[Arc<dyn RestDispatch>]>,
+    router: Arc<Result<Routes, String>>,
+    hook: Option<RequestHook>,
 }
 
 /// How the caller wants the JSON written.
@@ -71,9 +169,10 @@ struct Output {
     enum_numbers: bool,
 }
 
-/// A REST failure before or after the service: an HTTP status, a code and a message.
+/// A REST failure before or after the service: an HTTP status, a code and a message, answered
+/// in Google's JSON error shape.
 #[derive(Debug)]
-pub(crate) struct RestError {
+pub struct RestError {
     http: StatusCode,
     status: Status,
     allow: Option<String>,
@@ -183,17 +282,16 @@ fn bytes_response(http: StatusCode, bytes: Vec<u8>) -> Response {
     resp
 }
 
-fn message_response<M: ReflectMessage + TypedJson>(
-    message: &M,
-    out: Output,
-) -> Result<Response, RestError> {
+fn message_response<M: RpcMessage>(message: &M, out: Output) -> Result<Response, RestError> {
     let write_error = |e: &dyn std::fmt::Display| {
         RestError::new(Code::Internal, format!("cannot write the response: {e}"))
     };
     if !out.pretty && !out.enum_numbers {
         // The usual case: compact JSON straight into the body.
         let mut bytes = Vec::with_capacity(512);
-        crate::json::encode_response(message, &mut bytes).map_err(|e| write_error(&e))?;
+        message
+            .write_json(&mut bytes)
+            .map_err(|e| write_error(&e))?;
         bytes.push(b'\n');
         return Ok(bytes_response(StatusCode::OK, bytes));
     }
@@ -201,7 +299,7 @@ fn message_response<M: ReflectMessage + TypedJson>(
         .stringify_64_bit_integers(true)
         .use_enum_numbers(out.enum_numbers);
     let mut value = message
-        .transcode_to_dynamic()
+        .to_dynamic()
         .serialize_with_options(serde_json::value::Serializer, &options)
         .map_err(|e| write_error(&e))?;
     plain_empty_any(&mut value);
@@ -346,10 +444,24 @@ async fn read_body(body: Body) -> Result<Vec<u8>, RestError> {
     Ok(out)
 }
 
-impl<S: Operations> RestService<S> {
-    pub(crate) fn new(service: Arc<S>) -> Self {
+impl RestService {
+    pub(crate) fn new(services: Vec<Arc<dyn RestDispatch>>) -> Self {
+        let router = match services.as_slice() {
+            [one] => one
+                .service()
+                .router()
+                .map(Routes::Shared)
+                .map_err(str::to_owned),
+            many => Router::from_bindings(
+                many.iter().flat_map(|s| s.service().bindings()),
+                RouterOptions::default(),
+            )
+            .map(Routes::Owned)
+            .map_err(|e| e.to_string()),
+        };
         Self {
-            service,
+            services: services.into(),
+            router: Arc::new(router),
             hook: None,
         }
     }
@@ -430,8 +542,16 @@ impl<S: Operations> RestService<S> {
             };
         }
 
-        let router = crate::transcode::generated_router()
-            .map_err(|e| RestError::new(Code::Internal, format!("REST bindings invalid: {e}")))?;
+        let router = match &*self.router {
+            Ok(Routes::Shared(router)) => *router,
+            Ok(Routes::Owned(router)) => router,
+            Err(e) => {
+                return Err(RestError::new(
+                    Code::Internal,
+                    format!("REST bindings invalid: {e}"),
+                ));
+            }
+        };
         let routed = router.route(parts.method.as_str(), path);
         self.check_hook(&parts, routed.as_ref().ok().map(|r| r.binding.method))?;
         let route = routed.map_err(|e| {
@@ -477,59 +597,22 @@ impl<S: Operations> RestService<S> {
         }
 
         let metadata = tonic::metadata::MetadataMap::from_headers(parts.headers);
-        macro_rules! decode {
-            ($ty:ty) => {{
-                let desc = <$ty>::default().descriptor();
-                let dynamic: DynamicMessage =
-                    decode_request(&route, &desc, query, &body, TOLERATED_PARAMS).map_err(|e| {
-                        let code = if e.is_invalid_argument() {
-                            Code::InvalidArgument
-                        } else {
-                            Code::Internal
-                        };
-                        RestError::new(code, e.to_string())
-                    })?;
-                let message: $ty = dynamic.transcode_to().map_err(|e| {
-                    RestError::new(Code::InvalidArgument, format!("invalid request: {e}"))
-                })?;
-                let mut request = tonic::Request::new(message);
-                *request.metadata_mut() = metadata;
-                request
-            }};
-        }
-
-        let svc = &self.service;
-        let tonic_err = |s: tonic::Status| RestError::from_tonic(&s);
-        match route.binding.method {
-            "google.longrunning.Operations.GetOperation" => {
-                let req = decode!(GetOperationRequest);
-                let op = svc.get_operation(req).await.map_err(tonic_err)?;
-                message_response(op.get_ref(), out)
-            }
-            "google.longrunning.Operations.ListOperations" => {
-                let req = decode!(ListOperationsRequest);
-                let list = svc.list_operations(req).await.map_err(tonic_err)?;
-                message_response(list.get_ref(), out)
-            }
-            "google.longrunning.Operations.CancelOperation" => {
-                let req = decode!(CancelOperationRequest);
-                svc.cancel_operation(req).await.map_err(tonic_err)?;
-                Ok(json_response(StatusCode::OK, &json!({}), out))
-            }
-            "google.longrunning.Operations.DeleteOperation" => {
-                let req = decode!(DeleteOperationRequest);
-                svc.delete_operation(req).await.map_err(tonic_err)?;
-                Ok(json_response(StatusCode::OK, &json!({}), out))
-            }
-            "google.longrunning.Operations.WaitOperation" => {
-                let req = decode!(WaitOperationRequest);
-                let op = svc.wait_operation(req).await.map_err(tonic_err)?;
-                message_response(op.get_ref(), out)
-            }
-            other => Err(RestError::new(
-                Code::Unimplemented,
-                format!("method {other} is not served over REST"),
-            )),
+        let method = route.binding.method;
+        let service = method.rsplit_once('.').and_then(|(name, _)| {
+            self.services
+                .iter()
+                .find(|s| s.service().full_name() == name)
+        });
+        let call = RestCall {
+            route: &route,
+            query,
+            body,
+            metadata,
+            out,
+        };
+        match service {
+            Some(service) => service.dispatch(call).await,
+            None => Err(call.not_served()),
         }
     }
 }

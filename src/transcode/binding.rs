@@ -1,9 +1,10 @@
-//! The REST bindings of RPC methods, as `build.rs` reads them from the protos.
+//! The REST bindings of RPC methods, as the generator (`eeops-build`) reads them from the
+//! protos.
 
 /// One REST binding of one RPC method: an HTTP method, a path template and the body rule of a
 /// `google.api.HttpRule`.
 ///
-/// `build.rs` generates the table of these ([`crate::pb::HTTP_BINDINGS`]) from the
+/// The generator (`eeops-build`, called by `build.rs`) writes the table of these ([`crate::pb::HTTP_BINDINGS`]) from the
 /// `google.api.http` annotations of the protos and the Earth Engine rules in
 /// `proto/earthengine/http_rules.json`; the REST client and the REST server both route by it.
 ///

@@ -729,11 +729,11 @@ pub fn encode_response(
         options.clone().skip_default_fields(false)
     };
     let mut json = serialize(&only, &options)?;
-    // The one field set is the one entry, whichever name the options give it.
-    let taken = json.as_object_mut().and_then(|o| {
-        let key = o.keys().next()?.clone();
-        o.remove(&key)
-    });
+    // The field's entry, under whichever name the options give it (with defaults written,
+    // the other fields have entries too).
+    let taken = json
+        .as_object_mut()
+        .and_then(|o| o.remove(fd.json_name()).or_else(|| o.remove(fd.name())));
     Ok(match taken {
         Some(v) => v,
         None if fd.is_map() => serde_json::Value::Object(Default::default()),

@@ -185,8 +185,23 @@ impl Router {
         bindings: &'static [HttpBinding],
         options: RouterOptions,
     ) -> Result<Router, TemplateError> {
+        Router::from_bindings(bindings, options)
+    }
+
+    /// A router over bindings from several tables (e.g. several services served together),
+    /// most specific first as with [`Router::new`], table order among equals.
+    ///
+    /// ```
+    /// use eeops::transcode::{Router, RouterOptions};
+    /// let router = Router::from_bindings(eeops::pb::HTTP_BINDINGS.iter(), RouterOptions::default()).unwrap();
+    /// assert!(router.route("GET", "/v1/projects/p/operations/X").is_ok());
+    /// ```
+    pub fn from_bindings(
+        bindings: impl IntoIterator<Item = &'static HttpBinding>,
+        options: RouterOptions,
+    ) -> Result<Router, TemplateError> {
         let bindings = bindings
-            .iter()
+            .into_iter()
             .map(|b| CompiledBinding::with_options(b, &options))
             .collect::<Result<Vec<_>, _>>()?;
         let mut by_specificity: Vec<usize> = (0..bindings.len()).collect();
