@@ -56,6 +56,7 @@
 //! # Ok(()) }
 //! ```
 pub mod auth;
+mod backoff;
 mod batch;
 mod builder;
 pub mod bulk;

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::backoff::Backoff;
 use crate::{Error, Result};
 
 /// The transport a [`Client`](super::Client) speaks.
@@ -142,17 +143,12 @@ impl WaitOptions {
         self
     }
 
-    pub(super) fn poll_interval(&self, n: u32) -> Duration {
-        let m = if self.poll_multiplier.is_finite() {
-            self.poll_multiplier.max(1.0)
-        } else {
-            1.0
-        };
-        let secs = self.poll_initial.as_secs_f64() * m.powi(i32::try_from(n).unwrap_or(i32::MAX));
-        if !secs.is_finite() || secs >= self.poll_max.as_secs_f64() {
-            self.poll_max
-        } else {
-            Duration::from_secs_f64(secs.max(0.0))
+    /// The polling intervals: `poll_initial` growing by `poll_multiplier` up to `poll_max`.
+    pub(super) fn poll_backoff(&self) -> Backoff {
+        Backoff {
+            initial: self.poll_initial,
+            max: self.poll_max,
+            multiplier: self.poll_multiplier,
         }
     }
 }

@@ -217,7 +217,7 @@ impl Watch {
 
     /// Sleeps the next polling interval, cut short at the deadline.
     async fn pause(&mut self) -> Result<()> {
-        let mut interval = self.options.poll_interval(self.polls);
+        let mut interval = self.options.poll_backoff().delay(self.polls);
         self.polls = self.polls.saturating_add(1);
         if let Some(r) = self.remaining() {
             interval = interval.min(r);
