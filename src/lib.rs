@@ -18,6 +18,7 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+mod codec;
 pub mod error;
 pub mod json;
 pub mod name;
