@@ -7,8 +7,8 @@
 //! * Decoding for requests that must be exact ([`decode_strict`]): a malformed escape or a
 //!   result that is not UTF-8 is refused, and the escapes of chosen bytes can stay encoded
 //!   (`%2F` in a multi-segment path variable).
-//! * Decoding for parameters that are only tolerated ([`query_pairs_lossy`]): HTML form rules,
-//!   anything malformed kept as text.
+//! * Decoding for parameters a server only tolerates (`query_pairs_lossy`, with the `server`
+//!   feature): HTML form rules, anything malformed kept as text.
 //! * Base64 as proto3 JSON writes bytes ([`base64_encode`]: standard alphabet, padded) and
 //!   reads them ([`base64_decode`]: either alphabet, padding optional).
 
@@ -64,6 +64,7 @@ pub(crate) fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
 /// The decoded pairs of a query string under HTML form rules, for parameters a server only
 /// tolerates: `+` is a space, a malformed escape stays as it is, bytes that are not UTF-8
 /// become U+FFFD. Pairs are split as in [`query_pairs`].
+#[cfg(feature = "server")]
 pub(crate) fn query_pairs_lossy(query: &str) -> form_urlencoded::Parse<'_> {
     form_urlencoded::parse(query.as_bytes())
 }
@@ -248,6 +249,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "server")]
     fn lossy_pairs() {
         let pairs: Vec<(String, String)> = query_pairs_lossy("a=1+2&&=e&%zz=%FF&k&k=%2F&alt=json")
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
