@@ -37,6 +37,7 @@ macro_rules! include_generated {
 
 #[cfg(feature = "client")]
 pub mod client;
+mod codec;
 #[doc(hidden)]
 pub mod codegen;
 pub mod error;

@@ -40,9 +40,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng as _;
 use tokio::time::Instant;
 
+use super::backoff::Backoff;
 use crate::stub::{CallOptions, OperationsMethod};
 use crate::{Error, Result};
 
@@ -141,29 +141,20 @@ impl RetryPolicy {
     /// The backoff cap after failed attempt number `attempt` (1-based):
     /// `initial_backoff * multiplier^(attempt-1)`, at most `max_backoff`.
     pub fn backoff_cap(&self, attempt: u32) -> Duration {
-        let multiplier = if self.multiplier.is_finite() {
-            self.multiplier.max(1.0)
-        } else {
-            1.0
-        };
-        let exp = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
-        let secs = self.initial_backoff.as_secs_f64() * multiplier.powi(exp);
-        let max = self.max_backoff.as_secs_f64();
-        if !secs.is_finite() || secs >= max {
-            self.max_backoff
-        } else {
-            Duration::from_secs_f64(secs.max(0.0))
-        }
+        self.backoff().delay(attempt.saturating_sub(1))
     }
 
     /// A sleep drawn uniformly from zero to [`backoff_cap`](Self::backoff_cap) (full jitter).
     pub fn jittered_backoff(&self, attempt: u32) -> Duration {
-        let cap = self.backoff_cap(attempt);
-        let nanos = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX);
-        if nanos == 0 {
-            return Duration::ZERO;
+        self.backoff().jittered(attempt.saturating_sub(1))
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff {
+            initial: self.initial_backoff,
+            max: self.max_backoff,
+            multiplier: self.multiplier,
         }
-        Duration::from_nanos(rand::rng().random_range(0..=nanos))
     }
 }
 

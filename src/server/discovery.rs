@@ -35,9 +35,9 @@ const SCOPES: &[&str] = &[
 /// came to (its `Host` header).
 pub(crate) fn document(query: Option<&str>, headers: &HeaderMap) -> Result<Json, RestError> {
     let mut version = "v1".to_owned();
-    for pair in query.unwrap_or_default().split('&') {
-        if let Some(v) = pair.strip_prefix("version=") {
-            v.clone_into(&mut version);
+    for (key, value) in crate::codec::query_pairs_lossy(query.unwrap_or_default()) {
+        if key == "version" {
+            version = value.into_owned();
         }
     }
     if !VERSIONS.contains(&version.as_str()) {

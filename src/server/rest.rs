@@ -352,15 +352,8 @@ pub(crate) fn wrapped_empty_any(value: &mut Json) {
 /// Reads the tolerated output parameters; refuses unsupported `alt` values.
 fn output_params(query: Option<&str>) -> Result<Output, RestError> {
     let mut out = Output::default();
-    for pair in query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let key = decode_component(k);
-        let value = decode_component(v);
-        match key.as_str() {
+    for (key, value) in crate::codec::query_pairs_lossy(query.unwrap_or_default()) {
+        match &*key {
             "alt" if value != "json" => {
                 return Err(RestError::new(
                     Code::InvalidArgument,
@@ -388,18 +381,11 @@ fn output_params(query: Option<&str>) -> Result<Output, RestError> {
                     }
                 }
             }
-            "prettyPrint" | "pp" => out.pretty = matches!(value.as_str(), "true" | "1" | ""),
+            "prettyPrint" | "pp" => out.pretty = matches!(&*value, "true" | "1" | ""),
             _ => {}
         }
     }
     Ok(out)
-}
-
-fn decode_component(raw: &str) -> String {
-    let spaced = raw.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 /// Whether a content-type names JSON (`application/json`, `text/json`, `...+json`).

@@ -18,7 +18,7 @@
 //!   [`RouterOptions::query_plus_as_space`](super::RouterOptions::query_plus_as_space) is off).
 //! * Unknown fields in a JSON body are refused.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use crate::codec::{base64_decode, base64_encode};
 use prost_reflect::{
     DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage,
     SerializeOptions, Value,
@@ -27,13 +27,6 @@ use prost_reflect::{
 use super::binding::HttpBinding;
 use super::router::{CompiledBinding, RouteMatch};
 use super::template::ExpandError;
-
-/// Bytes escaped in query keys and values: everything outside `[-_.~0-9A-Za-z]`.
-const QUERY_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
 
 /// Why a request could not be mapped between HTTP and its message.
 ///
@@ -171,16 +164,7 @@ impl HttpRequestParts {
 /// assert_eq!(q, "filter=done%20%3D%20true&pageSize=10");
 /// ```
 pub fn encode_query(pairs: &[(String, String)]) -> String {
-    let mut out = String::new();
-    for (i, (key, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        out.extend(utf8_percent_encode(key, QUERY_ESCAPES));
-        out.push('=');
-        out.extend(utf8_percent_encode(value, QUERY_ESCAPES));
-    }
-    out
+    crate::codec::encode_query(pairs)
 }
 
 /// Maps a request message onto its binding: path, query parameters and body (client side).
@@ -574,8 +558,7 @@ pub fn decode_request(
     if let Some(query) = query {
         let plus_as_space = route.options.query_plus_as_space;
         let mut seen: Vec<String> = Vec::new();
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+        for (raw_key, raw_value) in crate::codec::query_pairs(query) {
             let key = form_decode(raw_key, plus_as_space)?;
             if ignored_params.contains(&key.as_str()) {
                 continue;
@@ -915,61 +898,16 @@ fn parse_float(text: &str) -> Result<f64, String> {
 ///
 /// [`RouterOptions::query_plus_as_space`]: super::RouterOptions::query_plus_as_space
 fn form_decode(raw: &str, plus_as_space: bool) -> Result<String, TranscodeError> {
-    if !raw.contains(['%', '+']) {
-        return Ok(raw.to_owned());
-    }
-    let spaced;
-    let text = if plus_as_space && raw.contains('+') {
-        spaced = raw.replace('+', " ");
-        spaced.as_str()
-    } else {
-        raw
-    };
-    // `percent-encoding` lets a malformed escape through as text; a query must not have one.
-    let malformed = text.split('%').skip(1).any(|rest| {
-        !rest
-            .as_bytes()
-            .get(..2)
-            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
-    });
-    if malformed {
-        return Err(TranscodeError::BadQuery {
+    use crate::codec::{DecodeError, decode_strict};
+    match decode_strict(raw, plus_as_space, |_| false) {
+        Ok(text) => Ok(text.into_owned()),
+        Err(DecodeError::Malformed) => Err(TranscodeError::BadQuery {
             reason: format!("bad percent-escape in `{raw}`"),
-        });
-    }
-    percent_encoding::percent_decode_str(text)
-        .decode_utf8()
-        .map(std::borrow::Cow::into_owned)
-        .map_err(|_| TranscodeError::BadQuery {
+        }),
+        Err(DecodeError::NotUtf8) => Err(TranscodeError::BadQuery {
             reason: format!("`{raw}` does not decode to UTF-8"),
-        })
-}
-
-/// Base64 as proto3 JSON reads bytes: either alphabet, padding optional, loose trailing bits
-/// ignored.
-const BASE64_LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    base64::engine::GeneralPurposeConfig::new()
-        .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone)
-        .with_decode_allow_trailing_bits(true),
-);
-
-/// Standard base64 with padding, as proto3 JSON writes bytes.
-fn base64_encode(data: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(data)
-}
-
-/// Base64, standard or URL-safe (even mixed), padding optional, as proto3 JSON accepts bytes.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    let text = text.trim_end_matches('=');
-    let standard = if text.contains(['-', '_']) {
-        std::borrow::Cow::Owned(text.replace('-', "+").replace('_', "/"))
-    } else {
-        std::borrow::Cow::Borrowed(text)
-    };
-    BASE64_LENIENT.decode(standard.as_bytes()).ok()
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -1714,18 +1652,12 @@ mod tests {
     }
 
     #[test]
-    fn query_encoding_and_base64() {
+    fn query_encoding() {
         assert_eq!(
             encode_query(&pairs(&[("a b", "c&d=e"), ("é", "~-._")])),
             "a%20b=c%26d%3De&%C3%A9=~-._"
         );
         assert_eq!(encode_query(&[]), "");
-        for data in [&b""[..], b"a", b"ab", b"abc", b"abcd", &[0xff, 0x00, 0x10]] {
-            assert_eq!(base64_decode(&base64_encode(data)).as_deref(), Some(data));
-        }
-        assert_eq!(base64_encode(b"\x01\x02\x03"), "AQID");
-        assert_eq!(base64_decode("-_8"), Some(vec![0xfb, 0xff]));
-        assert_eq!(base64_decode("A"), None);
     }
 
     fn project() -> impl Strategy<Value = String> {

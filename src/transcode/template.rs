@@ -30,19 +30,8 @@
 
 use std::fmt;
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-
 use super::options::{RouterOptions, VerbMatching};
-
-/// Bytes escaped in a single-segment variable: everything outside `[-_.~0-9A-Za-z]`.
-const SEGMENT_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// Bytes escaped in a multi-segment variable: the same, but `/` stays.
-const MULTI_SEGMENT_ESCAPES: &AsciiSet = &SEGMENT_ESCAPES.remove(b'/');
+use crate::codec;
 
 /// One segment of a path template, after variables are flattened into their patterns.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -362,12 +351,12 @@ impl PathTemplate {
                 Item::Anonymous(_) => {}
                 Item::Variable(index) => {
                     let var = &self.variables[*index];
-                    let set = if var.multi {
-                        MULTI_SEGMENT_ESCAPES
+                    let value = values[*index].as_ref();
+                    if var.multi {
+                        out.extend(codec::encode_multi_segment(value));
                     } else {
-                        SEGMENT_ESCAPES
-                    };
-                    out.extend(utf8_percent_encode(values[*index].as_ref(), set));
+                        out.extend(codec::encode_segment(value));
+                    }
                 }
             }
         }
@@ -632,44 +621,12 @@ fn literal_eq(raw: &str, literal: &str) -> bool {
     }
 }
 
-/// Percent-decodes `raw` in one pass, leaving as they are the escapes of bytes `keep` says
-/// to keep. `None` for a malformed escape or a result that is not UTF-8.
-///
-/// (`percent-encoding` decodes every escape and lets malformed ones through; a path needs
-/// some escapes kept and malformed ones refused, hence this loop.)
+/// Percent-decodes `raw`, leaving as they are the escapes of bytes `keep` says to keep.
+/// `None` for a malformed escape or a result that is not UTF-8.
 fn decode(raw: &str, keep: impl Fn(u8) -> bool) -> Option<String> {
-    if !raw.contains('%') {
-        return Some(raw.to_owned());
-    }
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hi = hex_value(*bytes.get(i + 1)?)?;
-            let lo = hex_value(*bytes.get(i + 2)?)?;
-            let byte = (hi << 4) | lo;
-            if keep(byte) {
-                out.extend_from_slice(&bytes[i..i + 3]);
-            } else {
-                out.push(byte);
-            }
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+    codec::decode_strict(raw, false, keep)
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 /// Whether `b` may appear in a literal segment or verb of a template: unreserved characters
