@@ -159,6 +159,8 @@ enum Routes {
 pub(crate) struct RestService {
     services: Arc<[Arc<dyn RestDispatch>]>,
     router: Arc<Result<Routes, String>>,
+    /// The OpenAPI document of the served services, built on its first request.
+    openapi: Arc<std::sync::OnceLock<Result<Json, String>>>,
     hook: Option<RequestHook>,
 }
 
@@ -430,6 +432,81 @@ async fn read_body(body: Body) -> Result<Vec<u8>, RestError> {
     Ok(out)
 }
 
+/// The OpenAPI document of the served services: eeops' own document when Operations is served
+/// alone (as `serve` does), otherwise one document per service, each from the descriptor set
+/// it was compiled in, merged (paths, schemas and tags; a schema two services share is the
+/// same message, described once).
+fn served_openapi(services: &[Arc<dyn RestDispatch>]) -> Result<Json, String> {
+    const OPERATIONS: &str = "google.longrunning.Operations";
+    if let [one] = services
+        && one.service().full_name() == OPERATIONS
+    {
+        return crate::openapi::served_document()
+            .cloned()
+            .map_err(str::to_owned);
+    }
+    let names: Vec<&str> = services.iter().map(|s| s.service().full_name()).collect();
+    let mut merged = json!({});
+    for service in services {
+        let info = service.service();
+        let pool = prost_reflect::DescriptorPool::decode(info.file_descriptor_set())
+            .map_err(|e| format!("{}: descriptor set: {e}", info.full_name()))?;
+        let mut doc_info = crate::openapi::DocumentInfo::new(
+            format!("Served by eeops: {}", names.join(", ")),
+            env!("CARGO_PKG_VERSION"),
+        )
+        .with_server_url("/");
+        if info.full_name() == OPERATIONS {
+            doc_info = doc_info.with_extra_schema("google.earthengine.v1.OperationMetadata");
+        }
+        let doc = crate::openapi::document(&pool, info.bindings(), &doc_info)
+            .map_err(|e| format!("{}: {e}", info.full_name()))?;
+        merge_openapi(&mut merged, doc);
+    }
+    Ok(merged)
+}
+
+/// Adds `doc`'s paths, schemas and tags to `into` (the first document gives the rest).
+fn merge_openapi(into: &mut Json, doc: Json) {
+    let Json::Object(doc) = doc else { return };
+    let Json::Object(into) = into else { return };
+    for (key, value) in doc {
+        match (key.as_str(), into.get_mut(&key), value) {
+            ("paths", Some(Json::Object(have)), Json::Object(more)) => {
+                for (path, ops) in more {
+                    match (have.get_mut(&path), ops) {
+                        (Some(Json::Object(have_ops)), Json::Object(more_ops)) => {
+                            have_ops.extend(more_ops);
+                        }
+                        (_, ops) => {
+                            have.insert(path, ops);
+                        }
+                    }
+                }
+            }
+            ("components", Some(Json::Object(have)), Json::Object(more)) => {
+                for (kind, entries) in more {
+                    match (have.get_mut(&kind), entries) {
+                        (Some(Json::Object(have_entries)), Json::Object(more_entries)) => {
+                            for (name, entry) in more_entries {
+                                have_entries.entry(name).or_insert(entry);
+                            }
+                        }
+                        (_, entries) => {
+                            have.insert(kind, entries);
+                        }
+                    }
+                }
+            }
+            ("tags", Some(Json::Array(have)), Json::Array(more)) => have.extend(more),
+            (_, None, value) => {
+                into.insert(key, value);
+            }
+            _ => {}
+        }
+    }
+}
+
 impl RestService {
     pub(crate) fn new(services: Vec<Arc<dyn RestDispatch>>) -> Self {
         let router = match services.as_slice() {
@@ -448,6 +525,7 @@ impl RestService {
         Self {
             services: services.into(),
             router: Arc::new(router),
+            openapi: Arc::default(),
             hook: None,
         }
     }
@@ -511,8 +589,11 @@ impl RestService {
             self.check_hook(&parts, None)?;
             return if parts.method == Method::GET {
                 if path == crate::openapi::OPENAPI_PATH {
-                    let doc = crate::openapi::served_document()
-                        .map_err(|e| RestError::new(Code::Internal, e))?;
+                    let doc = self
+                        .openapi
+                        .get_or_init(|| served_openapi(&self.services))
+                        .as_ref()
+                        .map_err(|e| RestError::new(Code::Internal, e.clone()))?;
                     return Ok(json_response(StatusCode::OK, doc, out));
                 }
                 let doc = super::discovery::document(query, &parts.headers)?;
