@@ -20,13 +20,45 @@
 // Generated code names the runtime `::eeops::...`, in eeops itself too.
 extern crate self as eeops;
 
-/// Includes the code `eeops-build` wrote as `OUT_DIR/NAME.rs` (see the generator's
-/// [`file_name`](https://docs.rs/eeops-build)).
+/// Includes the code `eeops-build` wrote as `OUT_DIR/NAME.rs`, where `NAME` is the
+/// generator's `file_name` (see the eeops-build crate).
+///
+/// A crate that serves or calls its own annotated service compiles it in `build.rs`:
+///
+/// ```ignore
+/// // build.rs
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     eeops_build::configure().file_name("notes").compile(&["notes.proto"])?;
+///     Ok(())
+/// }
+/// ```
+///
+/// and includes the result once, in a module of its own:
 ///
 /// ```ignore
 /// pub mod pb {
-///     eeops::include_generated!("library");
+///     eeops::include_generated!("notes");
 /// }
+/// ```
+///
+/// eeops' own build compiles a small test service (`tests/protos/generated_service.proto`,
+/// package `gentest.v1`) that way, as `eeops_test_service`; including it gives the messages,
+/// the tonic client and server, the transport-agnostic trait with its binding table
+/// (`notes_stub`) and the REST glue (`notes_rest`):
+///
+/// ```
+/// mod pb {
+///     eeops::include_generated!("eeops_test_service");
+/// }
+/// use pb::gentest::v1::notes_stub::{HTTP_BINDINGS, Notes, NotesMethod};
+///
+/// let get = NotesMethod::GetNote.info();
+/// assert_eq!(get.grpc_path(), "/gentest.v1.Notes/GetNote");
+/// assert!(HTTP_BINDINGS.iter().any(|b| b.method == "gentest.v1.Notes.GetNote"));
+/// // eeops' transports implement the generated trait.
+/// fn callable<T: Notes>() {}
+/// callable::<eeops::client::rest::RestTransport>();
+/// callable::<eeops::client::grpc::GrpcTransport>();
 /// ```
 #[macro_export]
 macro_rules! include_generated {

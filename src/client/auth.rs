@@ -341,6 +341,7 @@ pub(crate) fn discover(lookup: &Lookup<'_>) -> Found {
 
 /// Ready-to-use credentials plus the quota project: what both transports ask for headers.
 #[derive(Clone)]
+#[doc(hidden)]
 pub struct Auth {
     credentials: Credentials,
     source: String,

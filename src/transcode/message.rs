@@ -163,6 +163,7 @@ impl HttpRequestParts {
 /// ]);
 /// assert_eq!(q, "filter=done%20%3D%20true&pageSize=10");
 /// ```
+#[doc(hidden)]
 pub fn encode_query(pairs: &[(String, String)]) -> String {
     crate::codec::encode_query(pairs)
 }
@@ -307,6 +308,7 @@ pub fn encode_request(
 /// assert!(encode_name_request(&binding, "operations/A").unwrap().is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[doc(hidden)]
 pub fn encode_name_request(
     binding: &CompiledBinding,
     name: &str,

@@ -36,6 +36,7 @@ use crate::codec;
 /// One segment of a path template, after variables are flattened into their patterns.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[doc(hidden)]
 pub enum Segment {
     /// A literal segment, which must appear as written.
     Literal(String),
@@ -94,6 +95,7 @@ impl Variable {
     }
 
     /// The segments of the variable's pattern.
+    #[doc(hidden)]
     pub fn segments(&self) -> &[Segment] {
         &self.segments
     }
@@ -286,6 +288,7 @@ impl PathTemplate {
     }
 
     /// All segments of the template with variables replaced by their patterns, in order.
+    #[doc(hidden)]
     pub fn segments(&self) -> &[Segment] {
         &self.segments
     }
@@ -638,6 +641,7 @@ fn is_literal_byte(b: u8) -> bool {
 /// Why a path template was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[doc(hidden)]
 pub enum TemplateErrorKind {
     /// The template does not start with `/`.
     MissingLeadingSlash,
@@ -718,6 +722,7 @@ impl TemplateError {
     }
 
     /// What is wrong.
+    #[doc(hidden)]
     pub fn kind(&self) -> &TemplateErrorKind {
         &self.kind
     }
@@ -731,6 +736,7 @@ impl TemplateError {
 /// Why a value was refused by [`PathTemplate::expand`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[doc(hidden)]
 pub enum ExpandErrorKind {
     /// No value for the field.
     Missing,
@@ -838,6 +844,7 @@ impl ExpandError {
     }
 
     /// What is wrong with the value.
+    #[doc(hidden)]
     pub fn kind(&self) -> &ExpandErrorKind {
         &self.0.kind
     }
