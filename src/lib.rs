@@ -1,20 +1,41 @@
 //! # eeops
 //!
 //! Cancel, watch, list and clean up Google long-running operations as Earth Engine exposes
-//! them (`projects/{project}/operations/{operation}`), over REST (gRPC transcoding) or gRPC.
+//! them (`projects/{project}/operations/{operation}`), over REST (gRPC transcoding) or gRPC;
+//! and serve or call any service annotated with `google.api.http` the same way.
 //!
-//! * [`name`]: operation names, parsed and validated;
-//! * [`transcode`]: gRPC transcoding (path templates, routing, query and body mapping), shared
-//!   by the REST client and the REST server;
+//! * [`Client`] (feature `client`; module [`client`]): the Operations client (builder, REST and
+//!   gRPC transports, credentials, retries, paging, waiting, cancel confirmation, bulk calls);
+//! * [`server`] (feature `server`): [`serve`](server::serve) puts any `Operations`
+//!   implementation on one port over gRPC and REST, [`Server`](server::Server) does the same
+//!   for any set of generated services; `server::emulator` is an in-memory Earth Engine
+//!   operations service;
+//! * [`stub`]: the transport-agnostic `Operations` trait and per-call options, which a test
+//!   stub can implement too;
 //! * [`pb`]: the generated protobuf types, tonic client and server, and binding table;
-//! * [`stub`]: the transport-agnostic `Operations` trait;
-//! * [`json`]: proto3 JSON; [`error`]: the one error type;
-//! * [`openapi`]: OpenAPI 3.1 documents of the REST bindings.
+//! * generated services: the `eeops-build` crate compiles your protos into the same pieces
+//!   (messages, trait, transports, REST glue), which [`include_generated!`] brings in;
+//! * [`transcode`]: gRPC transcoding (path templates, routing, query and body mapping), for a
+//!   REST gateway of your own;
+//! * [`openapi`]: OpenAPI 3.1 documents of the REST bindings;
+//! * [`name`]: operation names, parsed and validated; [`json`]: proto3 JSON; [`error`]: the
+//!   one error type.
 //!
-//! With the `server` feature, `server` serves any `google.longrunning.Operations`
-//! implementation over gRPC and REST on one port, and `server::emulator` is an in-memory Earth
-//! Engine operations service built on it. With the `client` feature, `client` holds the
-//! `Client` (REST and gRPC transports, auth, retries, waiting and cancel confirmation).
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use eeops::server::emulator::{Emulator, TaskSpec};
+//!
+//! let emulator = Emulator::default();
+//! let server = eeops::server::serve(emulator.clone(), "127.0.0.1:0".parse()?).await?;
+//! let name = emulator.start_task("my-project", TaskSpec::default());
+//!
+//! let client = eeops::Client::builder().endpoint(server.url()).build().await?;
+//! let outcome = client.cancel_and_confirm(&name, std::time::Duration::from_secs(10)).await?;
+//! assert!(matches!(outcome, eeops::client::CancelOutcome::Cancelled(_)));
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
 #![warn(missing_docs)]
 
 // Generated code names the runtime `::eeops::...`, in eeops itself too.

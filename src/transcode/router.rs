@@ -580,7 +580,7 @@ mod tests {
         let err = Router::new(BAD).unwrap_err();
         assert_eq!(
             err.kind(),
-            &crate::transcode::TemplateErrorKind::DeepWildcardNotLast
+            &crate::transcode::template::TemplateErrorKind::DeepWildcardNotLast
         );
     }
 
