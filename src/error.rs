@@ -35,6 +35,22 @@ type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// The error of every eeops call, on either transport.
 ///
 /// Opaque on purpose: ask it with [`Error::kind`], [`Error::status`] and the `is_*` predicates.
+///
+/// ```
+/// use eeops::pb::google::rpc::Code;
+/// use eeops::{Error, ErrorKind};
+///
+/// // What a service answers: a google.rpc.Status, with its code's HTTP status.
+/// let err = Error::from_code(Code::NotFound, "operation not found");
+/// assert_eq!(err.kind(), ErrorKind::Service);
+/// assert!(err.is_not_found() && !err.is_retryable());
+/// assert_eq!((err.code(), err.http_status()), (Some(Code::NotFound), Some(404)));
+///
+/// // Refused before anything was sent.
+/// let err = Error::invalid_request("`tasks/1` is not an operation name");
+/// assert!(err.is_invalid_request() && err.status().is_none());
+/// assert!(Error::from_code(Code::Unavailable, "try later").is_retryable());
+/// ```
 pub struct Error {
     inner: Box<Inner>,
 }

@@ -25,11 +25,11 @@
 //! The scopes asked for are the Earth Engine scope [`EARTHENGINE_SCOPE`] unless other scopes
 //! are chosen (e.g. [`CLOUD_PLATFORM_SCOPE`]). A quota project, when set, is sent as
 //! `x-goog-user-project` on every request, whatever the credentials. Both transports take
-//! their headers from the same [`Auth`]; [`Auth::description`] (and
-//! [`Client::credentials_source`](super::Client::credentials_source)) says which source was
+//! their headers from the same credentials;
+//! [`Client::credentials_source`](super::Client::credentials_source) says which source was
 //! chosen.
 //!
-//! Tokens never appear in `Debug` output, errors or logs: [`Auth`]'s `Debug` names the
+//! Tokens never appear in `Debug` output, errors or logs: `Debug` names the credentials'
 //! source only, and a failure to obtain credentials becomes an [`ErrorKind::Auth`] error
 //! that carries the credential library's own message, which does not include tokens.
 //!
@@ -341,9 +341,10 @@ pub(crate) fn discover(lookup: &Lookup<'_>) -> Found {
 
 /// Ready-to-use credentials plus the quota project: what both transports ask for headers.
 #[derive(Clone)]
-pub struct Auth {
+pub(crate) struct Auth {
     credentials: Credentials,
     source: String,
+    #[cfg_attr(not(test), allow(dead_code))]
     anonymous: bool,
     quota_project: Option<HeaderValue>,
 }
@@ -362,14 +363,6 @@ impl Auth {
     /// malformed credentials file is reported here); tokens are fetched on the first request
     /// and cached by google-cloud-auth. Sources other than anonymous and provided
     /// credentials need a Tokio runtime (a configuration error without one).
-    ///
-    /// ```
-    /// use eeops::client::auth::{Auth, CredentialSource};
-    ///
-    /// let auth = Auth::new(CredentialSource::Anonymous, Some("my-project"))?;
-    /// assert_eq!(format!("{auth:?}"), r#"Auth { source: "anonymous", quota_project: Some("my-project") }"#);
-    /// # Ok::<(), eeops::Error>(())
-    /// ```
     pub fn new(source: CredentialSource, quota_project: Option<&str>) -> Result<Auth> {
         Self::with_lookup(source, quota_project, &Lookup::process())
     }
@@ -472,6 +465,7 @@ impl Auth {
     }
 
     /// Whether the credentials are anonymous.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn is_anonymous(&self) -> bool {
         self.anonymous
     }
@@ -612,6 +606,11 @@ mod tests {
     #[tokio::test]
     async fn anonymous_sends_only_the_quota_project() {
         let auth = Auth::new(CredentialSource::Anonymous, Some("q")).unwrap();
+        // Debug shows the source and the quota project, never the credentials.
+        assert_eq!(
+            format!("{auth:?}"),
+            r#"Auth { source: "anonymous", quota_project: Some("q") }"#
+        );
         let h = auth.headers().await.unwrap();
         assert_eq!(h.len(), 1);
         assert_eq!(h.get(QUOTA_PROJECT_HEADER).unwrap(), "q");

@@ -153,6 +153,19 @@ where
 
 /// Serves `service` over gRPC and REST on an already bound listener, with the default
 /// [`ServerConfig`].
+///
+/// ```
+/// use eeops::server::emulator::Emulator;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let addr = listener.local_addr()?;
+/// let handle = eeops::server::serve_listener(Emulator::default(), listener).await?;
+/// assert_eq!(handle.local_addr(), addr);
+/// handle.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
 pub async fn serve_listener<S>(service: S, listener: TcpListener) -> std::io::Result<ServerHandle>
 where
     S: Operations,

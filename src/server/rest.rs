@@ -47,27 +47,38 @@ pub const TOLERATED_PARAMS: &[&str] = &[
 ];
 
 /// What the server's REST side answers with.
+#[doc(hidden)]
 pub type RestResponse = Response;
 
 /// A service the server serves over gRPC and REST: what `eeops-build` generates as
 /// `<Service>Rest<T>` around an implementation of tonic's server trait (for Operations:
-/// [`OperationsRest`](crate::pb::google::longrunning::operations_rest::OperationsRest)).
+/// [`OperationsRest`](crate::pb::google::longrunning::operations_rest::OperationsRest)), and
+/// what [`Server::add_service`](super::Server::add_service) takes.
+///
+/// Its methods are called by the server and implemented by generated code only; they are
+/// not part of the documented API.
 ///
 /// ```
 /// use eeops::pb::google::longrunning::operations_rest::OperationsRest;
-/// use eeops::server::RestDispatch;
+/// use eeops::server::{RestDispatch, Server, emulator::Emulator};
 ///
-/// let served = OperationsRest::new(eeops::server::emulator::Emulator::default());
-/// assert_eq!(served.service().full_name(), "google.longrunning.Operations");
+/// fn served(service: impl RestDispatch) -> Server {
+///     Server::builder().add_service(service)
+/// }
+/// let server = served(OperationsRest::new(Emulator::default()));
+/// assert!(format!("{server:?}").contains("google.longrunning.Operations"));
 /// ```
 pub trait RestDispatch: Send + Sync + 'static {
     /// The service's tables (name, bindings, descriptors).
+    #[doc(hidden)]
     fn service(&self) -> &'static ServiceInfo;
 
     /// Adds the service's tonic server to the gRPC routes.
+    #[doc(hidden)]
     fn add_grpc(&self, routes: tonic::service::Routes) -> tonic::service::Routes;
 
     /// Answers one REST call routed to one of the service's methods.
+    #[doc(hidden)]
     fn dispatch<'a>(&'a self, call: RestCall<'a>)
     -> BoxFuture<'a, Result<RestResponse, RestError>>;
 }
@@ -75,6 +86,7 @@ pub trait RestDispatch: Send + Sync + 'static {
 /// One routed REST call, as [`RestDispatch::dispatch`] gets it: decode the request, call the
 /// service, encode its reply.
 #[derive(Debug)]
+#[doc(hidden)]
 pub struct RestCall<'a> {
     route: &'a RouteMatch<'a>,
     query: Option<&'a str>,
@@ -174,6 +186,7 @@ struct Output {
 /// A REST failure before or after the service: an HTTP status, a code and a message, answered
 /// in Google's JSON error shape.
 #[derive(Debug)]
+#[doc(hidden)]
 pub struct RestError {
     http: StatusCode,
     status: Status,

@@ -163,6 +163,7 @@ impl HttpRequestParts {
 /// ]);
 /// assert_eq!(q, "filter=done%20%3D%20true&pageSize=10");
 /// ```
+#[doc(hidden)]
 pub fn encode_query(pairs: &[(String, String)]) -> String {
     crate::codec::encode_query(pairs)
 }
@@ -288,26 +289,8 @@ pub fn encode_request(
 ///
 /// `None` when the binding is not of that plain shape (its only path variable is `name`, its
 /// body is empty or `*`): use [`encode_request`] then.
-///
-/// ```
-/// use eeops::transcode::{encode_name_request, CompiledBinding, HttpBinding};
-///
-/// static CANCEL: HttpBinding = HttpBinding {
-///     method: "google.longrunning.Operations.CancelOperation",
-///     http_method: "POST",
-///     template: "/v1/{name=projects/*/operations/**}:cancel",
-///     body: "*",
-///     response_body: "",
-///     api_version: "v1",
-/// };
-/// let binding = CompiledBinding::new(&CANCEL)?;
-/// let parts = encode_name_request(&binding, "projects/p/operations/A").unwrap()?;
-/// assert_eq!(parts.path, "/v1/projects/p/operations/A:cancel");
-/// assert!(parts.body.is_none() && parts.query.is_empty());
-/// assert!(encode_name_request(&binding, "operations/A").unwrap().is_err());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn encode_name_request(
+#[cfg_attr(not(feature = "client"), allow(dead_code))]
+pub(crate) fn encode_name_request(
     binding: &CompiledBinding,
     name: &str,
 ) -> Option<Result<HttpRequestParts, TranscodeError>> {
@@ -1138,6 +1121,40 @@ mod tests {
             Some(b) => b,
             None => panic!("no binding {method}"),
         }
+    }
+
+    #[test]
+    fn name_request_takes_plain_bindings_only() {
+        static CANCEL: HttpBinding = HttpBinding {
+            method: "google.longrunning.Operations.CancelOperation",
+            http_method: "POST",
+            template: "/v1/{name=projects/*/operations/**}:cancel",
+            body: "*",
+            response_body: "",
+            api_version: "v1",
+        };
+        static LIST: HttpBinding = HttpBinding {
+            method: "google.longrunning.Operations.ListOperations",
+            http_method: "GET",
+            template: "/v1/{name=projects/*}/operations/{filter}",
+            body: "",
+            response_body: "",
+            api_version: "v1",
+        };
+        let cancel = CompiledBinding::new(&CANCEL).unwrap();
+        let parts = encode_name_request(&cancel, "projects/p/operations/A")
+            .unwrap()
+            .unwrap();
+        assert_eq!(parts.method, http::Method::POST);
+        assert_eq!(parts.path, "/v1/projects/p/operations/A:cancel");
+        assert!(parts.body.is_none() && parts.query.is_empty());
+        let err = encode_name_request(&cancel, "operations/A")
+            .unwrap()
+            .unwrap_err();
+        assert!(err.is_bad_name(), "{err}");
+        // Two path variables: not the plain shape.
+        let list = CompiledBinding::new(&LIST).unwrap();
+        assert!(encode_name_request(&list, "projects/p").is_none());
     }
 
     /// Builds a message from `(field, json value)` pairs through proto3 JSON.

@@ -17,15 +17,15 @@ mod router;
 mod template;
 
 pub use binding::HttpBinding;
+#[cfg(feature = "client")]
+pub(crate) use message::encode_name_request;
 pub use message::{
-    HttpRequestParts, TranscodeError, decode_request, decode_response, encode_name_request,
-    encode_query, encode_request, encode_response,
+    HttpRequestParts, TranscodeError, decode_request, decode_response, encode_query,
+    encode_request, encode_response,
 };
 pub use options::{PathDecoding, RouterOptions, VerbMatching};
 pub use router::{CompiledBinding, RouteError, RouteMatch, Router};
-pub use template::{
-    ExpandError, ExpandErrorKind, PathTemplate, Segment, TemplateError, TemplateErrorKind, Variable,
-};
+pub use template::{ExpandError, PathTemplate, Segment, TemplateError, Variable};
 
 /// The router over the generated binding table, [`crate::pb::HTTP_BINDINGS`], parsed once: the
 /// REST client finds its bindings in it and the REST server routes by it, so the paths one sends

@@ -70,6 +70,7 @@ pub struct RouteMatch<'r> {
     /// Each path variable's field path and its decoded value, in template order.
     pub variables: Vec<(String, String)>,
     /// The compiled binding (binding and parsed template) that matched.
+    #[doc(hidden)]
     pub compiled: &'r CompiledBinding,
     /// The options of the router that matched (the query decoding follows them).
     pub(crate) options: &'r RouterOptions,
@@ -77,6 +78,7 @@ pub struct RouteMatch<'r> {
 
 impl RouteMatch<'_> {
     /// The options of the router that routed the request.
+    #[doc(hidden)]
     pub fn options(&self) -> &RouterOptions {
         self.options
     }
@@ -578,7 +580,7 @@ mod tests {
         let err = Router::new(BAD).unwrap_err();
         assert_eq!(
             err.kind(),
-            &crate::transcode::TemplateErrorKind::DeepWildcardNotLast
+            &crate::transcode::template::TemplateErrorKind::DeepWildcardNotLast
         );
     }
 

@@ -295,6 +295,7 @@ pub(super) fn check_duration(d: Duration) -> Result<Duration, String> {
 /// assert!(parse_probability("NaN").is_err());
 /// assert!(parse_probability("1.5").is_err());
 /// ```
+#[doc(hidden)]
 pub fn parse_probability(text: &str) -> Result<f64, String> {
     let p: f64 = text
         .trim()
@@ -312,6 +313,7 @@ pub fn parse_probability(text: &str) -> Result<f64, String> {
 /// assert!(parse_speed("0").is_err());
 /// assert!(parse_speed("inf").is_err());
 /// ```
+#[doc(hidden)]
 pub fn parse_speed(text: &str) -> Result<f64, String> {
     let s: f64 = text
         .trim()

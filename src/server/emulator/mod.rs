@@ -80,7 +80,6 @@ pub use config::{
     ConfigError, EmulatorConfig, MAX_DURATION, MAX_RETRIES, MAX_SPEED, MIN_SPEED, TaskOutcome,
     TaskSpec, parse_probability, parse_speed,
 };
-pub use filter::Filter;
 pub use run::{MAX_DEMO_TASKS, RunOptions, add_demo_tasks, parse_duration, parse_task_count, run};
 
 use store::Store;

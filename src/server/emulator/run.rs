@@ -195,6 +195,7 @@ pub async fn run(
 /// assert!(parse_duration("9300000000000000000s").is_err());
 /// assert!(parse_duration("NaN").is_err());
 /// ```
+#[doc(hidden)]
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t
@@ -230,6 +231,7 @@ pub const MAX_DEMO_TASKS: usize = 10_000_000;
 /// assert!(parse_task_count("-1").is_err());
 /// assert!(parse_task_count("100000000000").is_err());
 /// ```
+#[doc(hidden)]
 pub fn parse_task_count(text: &str) -> Result<usize, String> {
     let n: usize = text
         .trim()
