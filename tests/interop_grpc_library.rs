@@ -28,7 +28,9 @@ fn interop(name: &str) -> PathBuf {
 
 async fn start() -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    library::serve::serve(Library::new().with_unique_themes(), listener).unwrap()
+    library::serve::serve(Library::new().with_unique_themes(), listener)
+        .await
+        .unwrap()
 }
 
 fn calls() -> Vec<(String, Value)> {

@@ -264,7 +264,7 @@ async fn seeded_server() -> library::serve::Served {
             .unwrap();
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    library::serve::serve(store, listener).unwrap()
+    library::serve::serve(store, listener).await.unwrap()
 }
 
 /// The requests api-core builds, sent by Python's `requests` the way Google's generated REST
