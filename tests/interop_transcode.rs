@@ -56,7 +56,7 @@ fn cases() -> Vec<Value> {
 }
 
 fn request_of(case: &Value) -> (prost_reflect::MethodDescriptor, DynamicMessage) {
-    let method = library::call::method(case["method"].as_str().unwrap()).unwrap();
+    let (_, method) = library::call::method(case["method"].as_str().unwrap()).unwrap();
     let msg = DynamicMessage::deserialize(method.input(), &case["request"]).unwrap();
     (method, msg)
 }
@@ -302,6 +302,9 @@ async fn requests_built_by_api_core_are_served_like_grpc_calls() {
     let python_results: Value = serde_json::from_slice(&output.stdout).unwrap();
 
     let for_grpc = seeded_server().await;
+    let stub = library::call::connect(&for_grpc.url(), library::call::Transport::Grpc)
+        .await
+        .unwrap();
     let router = Router::new(library::pb::HTTP_BINDINGS).unwrap();
     let (mut successes, mut errors) = (0, 0);
     for case in cases() {
@@ -312,7 +315,8 @@ async fn requests_built_by_api_core_are_served_like_grpc_calls() {
         let served = &python_results["results"][id]["served"];
         let (method, original) = request_of(&case);
         let sent = as_sent_over_rest(&router, &method, original);
-        match library::call::call_grpc(&for_grpc.url(), &method, sent).await {
+        let (rpc, _) = library::call::method(method.full_name()).unwrap();
+        match library::call::invoke(&*stub, rpc, &sent).await {
             Ok(response) => {
                 assert_eq!(served["status"], 200, "{id}: REST answered {served}");
                 assert_eq!(
