@@ -585,6 +585,7 @@ async fn grpc_serves_both_services() {
     let requests = [
         MessageRequest::ListServices(String::new()),
         MessageRequest::FileContainingSymbol("gentest.v1.Notes".into()),
+        MessageRequest::FileContainingSymbol("google.longrunning.Operations".into()),
     ]
     .map(|m| ServerReflectionRequest {
         host: String::new(),
@@ -610,5 +611,28 @@ async fn grpc_serves_both_services() {
         panic!("unexpected {second:?}");
     };
     assert!(!files.file_descriptor_proto.is_empty());
+    // The methods' `google.api.http` options are kept in the descriptors reflection serves
+    // (the generator writes them with protox; prost_types would drop the extension): the
+    // templates appear nowhere else in the files.
+    let has = |files: &[Vec<u8>], needle: &str| {
+        files
+            .iter()
+            .any(|f| f.windows(needle.len()).any(|w| w == needle.as_bytes()))
+    };
+    assert!(
+        has(
+            &files.file_descriptor_proto,
+            "/v1/{name=boards/*/notes/*}:text"
+        ),
+        "the Notes file lost its http rules"
+    );
+    let third = answers.next().await.unwrap().unwrap();
+    let Some(MessageResponse::FileDescriptorResponse(files)) = third.message_response else {
+        panic!("unexpected {third:?}");
+    };
+    assert!(
+        has(&files.file_descriptor_proto, "/v1/{name=operations/**}"),
+        "eeops' operations.proto lost its http rules"
+    );
     server.shutdown().await;
 }
