@@ -6,6 +6,7 @@
 //!
 //! Python: `$EEOPS_PYTHON`, else `python3`, if it has grpcio and protobuf; otherwise the test
 //! prints SKIPPED and passes, unless `CI` is set.
+#![cfg(all(feature = "client", feature = "server"))]
 
 #[path = "../examples/library/mod.rs"]
 mod library;

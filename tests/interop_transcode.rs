@@ -20,6 +20,7 @@
 //!
 //! Python: `$EEOPS_PYTHON`, else `python3`, if it has google-api-core; otherwise the test
 //! prints SKIPPED and passes, unless `CI` is set.
+#![cfg(all(feature = "client", feature = "server"))]
 
 #[path = "../examples/library/mod.rs"]
 mod library;

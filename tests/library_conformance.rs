@@ -16,6 +16,7 @@
 //!
 //! Assertions accept a name refused on the client side (REST refuses it before sending) as well
 //! as by the server (`INVALID_ARGUMENT`).
+#![cfg(all(feature = "client", feature = "server"))]
 
 #[path = "../examples/library/mod.rs"]
 mod library;
