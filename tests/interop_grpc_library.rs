@@ -1,10 +1,12 @@
 //! Python grpcio against the Library example served over gRPC: the same sequence of calls
 //! (`tests/interop/library_grpc_calls.json`: every RPC, pages, update masks, errors) made by
-//! `tests/interop/library_grpc.py` and by eeops' tonic client (the example's `call` path) on two
-//! fresh servers gets the same answers, responses and errors alike.
+//! `tests/interop/library_grpc.py` and by eeops' gRPC transport (the example's `call` path,
+//! through the generated trait) on two fresh servers gets the same answers, responses and
+//! errors alike.
 //!
 //! Python: `$EEOPS_PYTHON`, else `python3`, if it has grpcio and protobuf; otherwise the test
 //! prints SKIPPED and passes, unless `CI` is set.
+#![cfg(all(feature = "client", feature = "server"))]
 
 #[path = "../examples/library/mod.rs"]
 mod library;
@@ -16,7 +18,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use library::call::{call_grpc, method, request, to_json};
+use library::call::{Transport, connect, invoke, method, request, to_json};
 use library::serve::Served;
 use library::store::Library;
 
@@ -28,7 +30,9 @@ fn interop(name: &str) -> PathBuf {
 
 async fn start() -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    library::serve::serve(Library::new().with_unique_themes(), listener).unwrap()
+    library::serve::serve(Library::new().with_unique_themes(), listener)
+        .await
+        .unwrap()
 }
 
 fn calls() -> Vec<(String, Value)> {
@@ -42,19 +46,20 @@ fn calls() -> Vec<(String, Value)> {
         .collect()
 }
 
-/// The answers of eeops' tonic client to the call sequence, in the Python script's shape.
+/// The answers of eeops' gRPC transport (the generated trait) to the call sequence, in the Python script's shape.
 async fn eeops_answers(endpoint: &str) -> Vec<Value> {
     let mut answers = Vec::new();
     let mut next_page_token = String::new();
+    let stub = connect(endpoint, Transport::Grpc).await.unwrap();
     for (name, mut req) in calls() {
         for v in req.as_object_mut().unwrap().values_mut() {
             if v == "$next_page_token" {
                 *v = Value::String(next_page_token.clone());
             }
         }
-        let m = method(&name).unwrap();
-        let msg = request(&m, &req.to_string()).unwrap();
-        match call_grpc(endpoint, &m, msg).await {
+        let (m, descriptor) = method(&name).unwrap();
+        let msg = request(&descriptor, &req.to_string()).unwrap();
+        match invoke(&*stub, m, &msg).await {
             Ok(response) => {
                 let answer = to_json(&response).unwrap();
                 next_page_token = answer["nextPageToken"].as_str().unwrap_or("").to_owned();

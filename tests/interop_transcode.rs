@@ -20,6 +20,7 @@
 //!
 //! Python: `$EEOPS_PYTHON`, else `python3`, if it has google-api-core; otherwise the test
 //! prints SKIPPED and passes, unless `CI` is set.
+#![cfg(all(feature = "client", feature = "server"))]
 
 #[path = "../examples/library/mod.rs"]
 mod library;
@@ -56,7 +57,7 @@ fn cases() -> Vec<Value> {
 }
 
 fn request_of(case: &Value) -> (prost_reflect::MethodDescriptor, DynamicMessage) {
-    let method = library::call::method(case["method"].as_str().unwrap()).unwrap();
+    let (_, method) = library::call::method(case["method"].as_str().unwrap()).unwrap();
     let msg = DynamicMessage::deserialize(method.input(), &case["request"]).unwrap();
     (method, msg)
 }
@@ -264,7 +265,7 @@ async fn seeded_server() -> library::serve::Served {
             .unwrap();
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    library::serve::serve(store, listener).unwrap()
+    library::serve::serve(store, listener).await.unwrap()
 }
 
 /// The requests api-core builds, sent by Python's `requests` the way Google's generated REST
@@ -302,6 +303,9 @@ async fn requests_built_by_api_core_are_served_like_grpc_calls() {
     let python_results: Value = serde_json::from_slice(&output.stdout).unwrap();
 
     let for_grpc = seeded_server().await;
+    let stub = library::call::connect(&for_grpc.url(), library::call::Transport::Grpc)
+        .await
+        .unwrap();
     let router = Router::new(library::pb::HTTP_BINDINGS).unwrap();
     let (mut successes, mut errors) = (0, 0);
     for case in cases() {
@@ -312,7 +316,8 @@ async fn requests_built_by_api_core_are_served_like_grpc_calls() {
         let served = &python_results["results"][id]["served"];
         let (method, original) = request_of(&case);
         let sent = as_sent_over_rest(&router, &method, original);
-        match library::call::call_grpc(&for_grpc.url(), &method, sent).await {
+        let (rpc, _) = library::call::method(method.full_name()).unwrap();
+        match library::call::invoke(&*stub, rpc, &sent).await {
             Ok(response) => {
                 assert_eq!(served["status"], 200, "{id}: REST answered {served}");
                 assert_eq!(

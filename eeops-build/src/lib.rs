@@ -66,7 +66,8 @@
 //!   prost's messages, then for each service the `<service>_stub` and `<service>_rest` modules
 //!   and tonic's `<service>_client` and `<service>_server` (`NAME/_modules.rs` is prost's own
 //!   module file, which `NAME.rs` repeats);
-//! * `NAME_descriptor.bin`: the encoded `FileDescriptorSet` (imports included, no source info);
+//! * `NAME_descriptor.bin`: the encoded `FileDescriptorSet` (imports included, no source info,
+//!   options' extensions such as `google.api.http` kept);
 //! * `NAME_typed_json.rs` when [`Builder::typed_json`] names packages.
 //!
 //! All of it is formatted with prettyplease; read it there (`find target -name 'NAME.rs'`), or
@@ -84,8 +85,6 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-
-use prost::Message as _;
 
 type BuildError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -302,13 +301,12 @@ impl Builder {
         let fds = compiler.file_descriptor_set();
         let pool = compiler.descriptor_pool();
 
-        // The descriptor set the crate embeds, without source info (smaller).
-        let mut slim = fds.clone();
-        for file in &mut slim.file {
-            file.source_code_info = None;
-        }
+        // The descriptor set the crate embeds, without source info (smaller), encoded by protox
+        // itself: `prost_types` drops the options' extensions, and clients reading these
+        // descriptors (gRPC reflection, transcoding proxies) need the `google.api.http` rules.
+        compiler.include_source_info(false);
         let descriptor_path = out_dir.join(format!("{}_descriptor.bin", self.file_name));
-        std::fs::write(&descriptor_path, slim.encode_to_vec())?;
+        std::fs::write(&descriptor_path, compiler.encode_file_descriptor_set())?;
 
         if let Some(rules) = &self.http_rules {
             println!("cargo:rerun-if-changed={}", rules.display());

@@ -1,59 +1,70 @@
 //! `call METHOD 'JSON'`: one Library RPC from proto3 JSON, over gRPC or REST, answered in
-//! proto3 JSON.
+//! proto3 JSON, through the generated transport-agnostic trait
+//! ([`dynamic::LibraryService`], the object-safe mirror of `library_service_stub::LibraryService`)
+//! on eeops' REST or gRPC transport (`ClientBuilder::build_rest_transport` /
+//! `build_grpc_transport`).
 //!
-//! Both transports work on `prost_reflect::DynamicMessage`s of the Library's descriptors, so
-//! any method of the service is callable without a line per method:
-//!
-//! * gRPC: a tonic unary call with a codec that writes and reads dynamic messages;
-//! * REST: eeops' transcoding runtime ([`eeops::transcode::encode_request`] over the Library's
-//!   binding table, [`super::pb::HTTP_BINDINGS`]) and a reqwest request, with Google's JSON
-//!   error envelope read back into an [`eeops::Error`]. This is the interim REST client until
-//!   the generator's REST transport replaces it.
+//! The method comes from the generated method table ([`LibraryServiceMethod::ALL`]); the
+//! request's JSON is read against the method's input descriptor (so a misspelt field is refused
+//! before anything is sent), then turned into the typed request of that method by one match
+//! over the generated method enum (exhaustive: a new RPC in the proto does not compile until
+//! it has its line), and the typed response back into JSON.
 
-use std::str::FromStr as _;
+use std::future::Future;
+use std::sync::Arc;
 
 use eeops::Error;
-use eeops::pb::google::rpc::{Code, Status as RpcStatus};
-use eeops::transcode::{Router, decode_response, encode_request};
-use prost::Message as _;
+use eeops::stub::CallOptions;
 use prost_reflect::{
-    DeserializeOptions, DynamicMessage, MessageDescriptor, MethodDescriptor, ReflectMessage as _,
+    DeserializeOptions, DynamicMessage, MessageDescriptor, MethodDescriptor, ReflectMessage,
     SerializeOptions,
 };
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
-use super::pb::{DESCRIPTOR_POOL, HTTP_BINDINGS, SERVICE};
+use super::pb::v1::library_service_stub::{LibraryServiceMethod, dynamic};
+use super::pb::{DESCRIPTOR_POOL, SERVICE};
 
 /// The transport `call` uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
-    /// gRPC (HTTP/2, tonic).
+    /// gRPC.
     Grpc,
-    /// REST with gRPC transcoding (reqwest).
+    /// REST with gRPC transcoding.
     Rest,
 }
 
 /// The Library method a name means: `GetShelf`, `LibraryService.GetShelf`,
-/// `google.example.library.v1.LibraryService.GetShelf` or `.../LibraryService/GetShelf`.
-pub fn method(name: &str) -> Result<MethodDescriptor, Error> {
-    let service = DESCRIPTOR_POOL
-        .get_service_by_name(SERVICE)
-        .ok_or_else(|| Error::config(format!("{SERVICE} is missing from the descriptors")))?;
+/// `google.example.library.v1.LibraryService.GetShelf` or `.../LibraryService/GetShelf`, with
+/// its descriptor.
+pub fn method(name: &str) -> Result<(LibraryServiceMethod, MethodDescriptor), Error> {
     let wanted = name.trim().trim_start_matches('/').replace('/', ".");
-    service
-        .methods()
-        .find(|m| {
-            wanted == m.name()
-                || wanted == m.full_name()
-                || wanted == format!("{}.{}", service.name(), m.name())
-        })
+    let short = |m: &LibraryServiceMethod| {
+        m.full_name()
+            .rsplit('.')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let found = LibraryServiceMethod::ALL.iter().copied().find(|m| {
+        let short = short(m);
+        wanted == short || wanted == m.full_name() || wanted == format!("LibraryService.{short}")
+    });
+    let Some(found) = found else {
+        let names: Vec<String> = LibraryServiceMethod::ALL.iter().map(short).collect();
+        return Err(Error::invalid_request(format!(
+            "`{name}` is not a method of {SERVICE} (one of: {})",
+            names.join(", ")
+        )));
+    };
+    let descriptor = DESCRIPTOR_POOL
+        .get_service_by_name(SERVICE)
+        .and_then(|s| s.methods().find(|m| m.full_name() == found.full_name()))
         .ok_or_else(|| {
-            let names: Vec<String> = service.methods().map(|m| m.name().to_owned()).collect();
-            Error::invalid_request(format!(
-                "`{name}` is not a method of {SERVICE} (one of: {})",
-                names.join(", ")
+            Error::config(format!(
+                "{} is missing from the descriptors",
+                found.full_name()
             ))
-        })
+        })?;
+    Ok((found, descriptor))
 }
 
 /// The request message of `method` from its proto3 JSON.
@@ -86,6 +97,81 @@ pub fn to_json(msg: &DynamicMessage) -> Result<serde_json::Value, Error> {
         })
 }
 
+/// The generated trait on the transport asked for, to the server at `endpoint`.
+pub async fn connect(
+    endpoint: &str,
+    transport: Transport,
+) -> Result<Arc<dyn dynamic::LibraryService>, Error> {
+    let builder = eeops::Client::builder().endpoint(endpoint);
+    Ok(match transport {
+        Transport::Grpc => Arc::new(builder.build_grpc_transport().await?),
+        Transport::Rest => Arc::new(builder.build_rest_transport().await?),
+    })
+}
+
+/// Sends `request` (a dynamic message of `method`'s input type) through `stub`, and returns
+/// the response as a dynamic message.
+pub async fn invoke(
+    stub: &dyn dynamic::LibraryService,
+    method: LibraryServiceMethod,
+    request: &DynamicMessage,
+) -> Result<DynamicMessage, Error> {
+    use LibraryServiceMethod as M;
+    let opts = CallOptions::default;
+    match method {
+        M::CreateShelf => typed(request, |r| stub.create_shelf(r, opts())).await,
+        M::GetShelf => typed(request, |r| stub.get_shelf(r, opts())).await,
+        M::ListShelves => typed(request, |r| stub.list_shelves(r, opts())).await,
+        M::DeleteShelf => empty(request, |r| stub.delete_shelf(r, opts())).await,
+        M::MergeShelves => typed(request, |r| stub.merge_shelves(r, opts())).await,
+        M::CreateBook => typed(request, |r| stub.create_book(r, opts())).await,
+        M::GetBook => typed(request, |r| stub.get_book(r, opts())).await,
+        M::ListBooks => typed(request, |r| stub.list_books(r, opts())).await,
+        M::DeleteBook => empty(request, |r| stub.delete_book(r, opts())).await,
+        M::UpdateBook => typed(request, |r| stub.update_book(r, opts())).await,
+        M::MoveBook => typed(request, |r| stub.move_book(r, opts())).await,
+    }
+}
+
+/// The typed request of one method from its dynamic message.
+fn to_typed<Req: ReflectMessage + Default>(request: &DynamicMessage) -> Result<Req, Error> {
+    request.transcode_to::<Req>().map_err(|e| {
+        Error::invalid_request(format!(
+            "the request is not a valid {}: {e}",
+            request.descriptor().full_name()
+        ))
+    })
+}
+
+/// One call of a method that answers a message.
+async fn typed<Req, Resp, Fut>(
+    request: &DynamicMessage,
+    send: impl FnOnce(Req) -> Fut,
+) -> Result<DynamicMessage, Error>
+where
+    Req: ReflectMessage + Default,
+    Resp: ReflectMessage,
+    Fut: Future<Output = Result<Resp, Error>>,
+{
+    Ok(send(to_typed(request)?).await?.transcode_to_dynamic())
+}
+
+/// One call of a method that answers `google.protobuf.Empty`.
+async fn empty<Req, Fut>(
+    request: &DynamicMessage,
+    send: impl FnOnce(Req) -> Fut,
+) -> Result<DynamicMessage, Error>
+where
+    Req: ReflectMessage + Default,
+    Fut: Future<Output = Result<(), Error>>,
+{
+    send(to_typed(request)?).await?;
+    let empty: MessageDescriptor = DESCRIPTOR_POOL
+        .get_message_by_name("google.protobuf.Empty")
+        .ok_or_else(|| Error::config("google.protobuf.Empty is missing from the descriptors"))?;
+    Ok(DynamicMessage::new(empty))
+}
+
 /// Calls `method` with the request `json` at `endpoint` (`http://HOST:PORT`), and returns the
 /// response's proto3 JSON (pretty, fields in proto order).
 pub async fn call(
@@ -94,12 +180,10 @@ pub async fn call(
     method_name: &str,
     json: &str,
 ) -> Result<String, Error> {
-    let method = method(method_name)?;
-    let req = request(&method, json)?;
-    let response = match transport {
-        Transport::Grpc => call_grpc(endpoint, &method, req).await?,
-        Transport::Rest => call_rest(endpoint, &method, &req).await?,
-    };
+    let (method, descriptor) = method(method_name)?;
+    let req = request(&descriptor, json)?;
+    let stub = connect(endpoint, transport).await?;
+    let response = invoke(&*stub, method, &req).await?;
     to_json_text(&response)
 }
 
@@ -164,191 +248,5 @@ pub async fn run(endpoint: &str, transport: Transport, method: &str, json: &str)
                 stderr: format!("error: {method}: {e}\n"),
             }
         }
-    }
-}
-
-/// One unary gRPC call of `method` with a dynamic request.
-pub async fn call_grpc(
-    endpoint: &str,
-    method: &MethodDescriptor,
-    req: DynamicMessage,
-) -> Result<DynamicMessage, Error> {
-    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
-        .map_err(|e| Error::config(format!("invalid endpoint `{endpoint}`")).caused_by(e))?
-        .connect()
-        .await
-        .map_err(|e| Error::transport(format!("cannot connect to {endpoint}"), e))?;
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready()
-        .await
-        .map_err(|e| Error::transport(format!("{endpoint} is not ready"), e))?;
-    let path = http::uri::PathAndQuery::from_str(&format!(
-        "/{}/{}",
-        method.parent_service().full_name(),
-        method.name()
-    ))
-    .map_err(|e| {
-        Error::config(format!("invalid method path for {}", method.full_name())).caused_by(e)
-    })?;
-    let codec = DynamicCodec {
-        output: method.output(),
-    };
-    let response = grpc
-        .unary(tonic::Request::new(req), path, codec)
-        .await
-        .map_err(Error::from)?;
-    Ok(response.into_inner())
-}
-
-/// One REST call of `method` through eeops' transcoding: the binding from the Library's
-/// table, path, query and body from the request message, the response through the binding's
-/// `response_body`.
-pub async fn call_rest(
-    endpoint: &str,
-    method: &MethodDescriptor,
-    req: &DynamicMessage,
-) -> Result<DynamicMessage, Error> {
-    let router = Router::new(HTTP_BINDINGS)
-        .map_err(|e| Error::config(format!("the Library's bindings do not parse: {e}")))?;
-    let binding = router
-        .find(method.full_name(), "")
-        .ok_or_else(|| Error::config(format!("{} has no REST binding", method.full_name())))?;
-    let parts = encode_request(binding, req).map_err(|e| Error::invalid_request(e.to_string()))?;
-    let url = format!(
-        "{}{}",
-        endpoint.trim_end_matches('/'),
-        parts.path_and_query()
-    );
-    let client = reqwest::Client::new();
-    let mut builder = client.request(parts.method.clone(), &url);
-    if let Some(body) = &parts.body {
-        let bytes = serde_json::to_vec(body)
-            .map_err(|e| Error::invalid_request(format!("cannot write the body: {e}")))?;
-        builder = builder
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(bytes);
-    }
-    let response = builder
-        .send()
-        .await
-        .map_err(|e| Error::transport(format!("{} {url} failed", parts.method), e))?;
-    let status = response.status();
-    if let Some(grpc_status) = response.headers().get("grpc-status") {
-        // A gRPC server's answer to a REST request (a gRPC-only server's fallback): never a
-        // success, whatever the HTTP status says.
-        return Err(Error::decode_http(
-            format!(
-                "{url} answered in gRPC (grpc-status {}), not REST: is it a gRPC-only server?",
-                grpc_status.to_str().unwrap_or("?")
-            ),
-            status.as_u16(),
-        ));
-    }
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| Error::transport(format!("reading the answer of {url}"), e))?;
-    if !status.is_success() {
-        return Err(rest_error(status.as_u16(), &bytes));
-    }
-    let json: serde_json::Value = if bytes.iter().all(u8::is_ascii_whitespace) {
-        serde_json::Value::Object(Default::default())
-    } else {
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Error::decode_http(
-                format!("the answer of {url} is not JSON: {e}"),
-                status.as_u16(),
-            )
-        })?
-    };
-    decode_response(
-        binding.binding(),
-        &method.output(),
-        json,
-        &DeserializeOptions::new(),
-    )
-    .map_err(|e| Error::decode_http(format!("the answer of {url}: {e}"), status.as_u16()))
-}
-
-/// Google's JSON error envelope (`{"error": {"code", "message", "status"}}`) as an error; any
-/// other body gives the HTTP status's code and the body's text.
-fn rest_error(http_status: u16, body: &[u8]) -> Error {
-    let envelope: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    let error = envelope.as_ref().and_then(|v| v.get("error"));
-    let code = error
-        .and_then(|e| e.get("status"))
-        .and_then(|s| s.as_str())
-        .and_then(Code::from_str_name)
-        .unwrap_or_else(|| eeops::error::code_for_http_status(http_status));
-    let message = error
-        .and_then(|e| e.get("message"))
-        .and_then(|m| m.as_str())
-        .map(str::to_owned)
-        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
-    Error::service_http(
-        RpcStatus {
-            code: code as i32,
-            message,
-            details: Vec::new(),
-        },
-        http_status,
-    )
-}
-
-/// A gRPC codec for dynamic messages: writes any, reads the method's output type.
-struct DynamicCodec {
-    output: MessageDescriptor,
-}
-
-struct DynamicEncoder;
-
-struct DynamicDecoder {
-    output: MessageDescriptor,
-}
-
-impl Codec for DynamicCodec {
-    type Encode = DynamicMessage;
-    type Decode = DynamicMessage;
-    type Encoder = DynamicEncoder;
-    type Decoder = DynamicDecoder;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        DynamicEncoder
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        DynamicDecoder {
-            output: self.output.clone(),
-        }
-    }
-}
-
-impl Encoder for DynamicEncoder {
-    type Item = DynamicMessage;
-    type Error = tonic::Status;
-
-    fn encode(
-        &mut self,
-        item: DynamicMessage,
-        dst: &mut EncodeBuf<'_>,
-    ) -> Result<(), tonic::Status> {
-        item.encode(dst)
-            .map_err(|e| tonic::Status::internal(format!("cannot encode the request: {e}")))
-    }
-}
-
-impl Decoder for DynamicDecoder {
-    type Item = DynamicMessage;
-    type Error = tonic::Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<DynamicMessage>, tonic::Status> {
-        DynamicMessage::decode(self.output.clone(), src)
-            .map(Some)
-            .map_err(|e| {
-                tonic::Status::internal(format!(
-                    "the response is not a valid {}: {e}",
-                    self.output.full_name()
-                ))
-            })
     }
 }

@@ -102,7 +102,7 @@ async fn serve(addr: SocketAddr) -> ExitCode {
             return ExitCode::from(exit::CONNECTION);
         }
     };
-    let served = match library::serve::serve(library::store::Library::new(), listener) {
+    let served = match library::serve::serve(library::store::Library::new(), listener).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot serve on {addr}: {e}");

@@ -3,13 +3,10 @@
 //! server ([`serve`]) and the client side of `call` ([`call`]).
 //!
 //! Included by the example (`examples/library/main.rs`) and by tests with
-//! `#[path = "../examples/library/mod.rs"] mod library;`: the generated messages name their
-//! descriptor pool as `crate::library::pb::DESCRIPTOR_POOL`, so the module must sit at
-//! `crate::library`.
+//! `#[path = "../examples/library/mod.rs"] mod library;`.
 #![allow(dead_code)]
 
 pub mod call;
 pub mod pb;
-pub mod rest;
 pub mod serve;
 pub mod store;

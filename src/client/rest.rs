@@ -219,8 +219,9 @@ impl RestTransport {
                 let mut out = Vec::new();
                 json::to_json_writer(message, &mut out)
                     .map_err(|e| Error::invalid_request(e.message().to_owned()))?;
-                // An empty message is not worth a body: send none at all.
-                (out.as_slice() != b"{}").then_some(out)
+                // An empty request (`body: "*"`) is not worth a body: send none at all. A
+                // named body field goes out even when empty: the server must see it set.
+                (binding.binding().body != "*" || out.as_slice() != b"{}").then_some(out)
             }
             None => None,
         };
