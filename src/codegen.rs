@@ -204,9 +204,19 @@ pub fn reflect_write_json<M: ReflectMessage>(
     message: &M,
     out: &mut Vec<u8>,
 ) -> Result<(), JsonError> {
-    let mut value = crate::json::to_json_value(message)?;
-    crate::json::plain_empty_any(&mut value);
-    serde_json::to_writer(out, &value).map_err(|e| JsonError::new(e.to_string()))
+    // Straight into the buffer (fields in proto order); only an answer that holds an `Any` of
+    // `Empty` goes round through a JSON value, to drop that `Any`'s empty `value` as Google does.
+    let start = out.len();
+    crate::json::to_json_writer(&message.transcode_to_dynamic(), out)?;
+    const EMPTY: &[u8] = b"google.protobuf.Empty";
+    if out[start..].windows(EMPTY.len()).any(|w| w == EMPTY) {
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&out[start..]).map_err(|e| JsonError::new(e.to_string()))?;
+        crate::json::plain_empty_any(&mut value);
+        out.truncate(start);
+        serde_json::to_writer(out, &value).map_err(|e| JsonError::new(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Proto3 JSON through prost-reflect, keeping an `Any` of an unknown type raw.
