@@ -1,6 +1,9 @@
 //! eeops-bench: eeops' clients against the raw transports under them, Google's Rust SDK
 //! (`google-cloud-longrunning`), bulk cancel with and without a request quota, and the
-//! emulator against bare servers, all in one run. See `BENCHMARKS.md` at the repository root.
+//! emulator against bare servers, all in one run; and, asked for by name, the Library
+//! benchmarks of issue 15 (`--sections library-server,library-client`: eeops' REST server
+//! against `rest_over_grpc` 0.3 on the same Library store, eeops' REST client against
+//! hand-written reqwest calls; see [`libbench`]). See `BENCHMARKS.md` at the repository root.
 //!
 //! The servers run in a child process (this same binary, `eeops-bench serve`), so the
 //! counting allocator and the peak-memory figures of the driver process are the clients'
@@ -11,7 +14,9 @@
 //!     [--bulk-rounds 3]
 //!     [--pool 1000] [--bulk 10000] [--bulk-concurrency 16,64,256]
 //!     [--concurrency 1,64] [--rate-limit 2000] [--quota-bulk 20000] [--quota-rounds 1]
-//!     [--sections latency,servers,bulk,quota]
+//!     [--sections latency,servers,bulk,quota,library-server,library-client]
+//!     [--library-books 100] [--library-calls N] [--library-servers eeops,rog]
+//!     [--library-kinds get,list,notfound] [--library-clients eeops,hand,pbjson]
 //! ```
 //!
 //! Every flag can also be set from the environment: `EEOPS_BENCH_SECS`, `EEOPS_BENCH_WARMUP`,
