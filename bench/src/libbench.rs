@@ -112,6 +112,24 @@ pub struct Seed {
 /// The server process: seeds the store, serves it both ways, prints the addresses, and runs
 /// until its stdin closes.
 pub async fn serve_child(books: usize) -> Result<(), String> {
+    let (eeops, rog, seed) = start_servers(books).await?;
+    let mut out = tokio::io::stdout();
+    let hello = format!(
+        "eeops {eeops}\nrog {rog}\nshelf {}\nbook {}\nready\n",
+        seed.shelf, seed.book
+    );
+    out.write_all(hello.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    out.flush().await.map_err(|e| e.to_string())?;
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(_)) = lines.next_line().await {}
+    Ok(())
+}
+
+/// One store, seeded with a shelf of `books` books, served by eeops ([`eeops_app`]) and by
+/// rest_over_grpc ([`rog_app`]) on two loopback ports.
+async fn start_servers(books: usize) -> Result<(SocketAddr, SocketAddr, Seed), String> {
     let store = Library::new();
     let shelf = store
         .create_shelf(tonic::Request::new(CreateShelfRequest {
@@ -142,19 +160,11 @@ pub async fn serve_child(books: usize) -> Result<(), String> {
     }
     let eeops = serve_on_loopback(eeops_app(store.clone())).await?;
     let rog = serve_on_loopback(rog_app(store)).await?;
-    let mut out = tokio::io::stdout();
-    let hello = format!(
-        "eeops {eeops}\nrog {rog}\nshelf {}\nbook {}\nready\n",
-        shelf.name,
-        first.unwrap_or_default()
-    );
-    out.write_all(hello.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    out.flush().await.map_err(|e| e.to_string())?;
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    while let Ok(Some(_)) = lines.next_line().await {}
-    Ok(())
+    let seed = Seed {
+        shelf: shelf.name,
+        book: first.unwrap_or_default(),
+    };
+    Ok((eeops, rog, seed))
 }
 
 /// Serves `app` on a fresh loopback port with plain `axum::serve` and `TCP_NODELAY`.
@@ -339,16 +349,34 @@ async fn fetch(client: &reqwest::Client, url: &str) -> Result<(u16, String, Stri
     Ok((status, content_type, body))
 }
 
+/// An answer: status, content type, body.
+type Answer = (u16, String, String);
+
+/// What each server answers to each request: (kind, path, eeops' answer, rest_over_grpc's).
+async fn answers(
+    eeops: SocketAddr,
+    rog: SocketAddr,
+    seed: &Seed,
+) -> Result<Vec<(Kind, String, Answer, Answer)>, String> {
+    let client = http1_client()?;
+    let mut out = Vec::new();
+    for kind in Kind::ALL {
+        let path = kind.path(seed);
+        let e = fetch(&client, &format!("http://{eeops}{path}")).await?;
+        let r = fetch(&client, &format!("http://{rog}{path}")).await?;
+        out.push((kind, path, e, r));
+    }
+    Ok(out)
+}
+
 /// Prints what both servers answer to each request, checks that the success answers are the
 /// same proto3 JSON, and returns an error if they are not.
 async fn compare_answers(child: &LibraryChild) -> Result<(), String> {
-    let client = http1_client()?;
     println!("What each server answers (status, content type, body):\n");
     let mut mismatches = Vec::new();
-    for kind in Kind::ALL {
-        let path = kind.path(&child.seed);
-        let (es, ect, ebody) = fetch(&client, &format!("http://{}{path}", child.eeops)).await?;
-        let (rs, rct, rbody) = fetch(&client, &format!("http://{}{path}", child.rog)).await?;
+    for (kind, path, (es, ect, ebody), (rs, rct, rbody)) in
+        answers(child.eeops, child.rog, &child.seed).await?
+    {
         println!("`GET {path}`:\n");
         println!("- eeops: {es} `{ect}` `{}`", ebody.trim_end());
         println!("- rest_over_grpc: {rs} `{rct}` `{}`", rbody.trim_end());
@@ -812,4 +840,47 @@ async fn client_runs(options: &Options, child: &LibraryChild) -> Result<(), Stri
     }
     println!();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(body: &str) -> serde_json::Value {
+        match serde_json::from_str(body) {
+            Ok(v) => v,
+            Err(e) => panic!("not JSON ({e}): {body}"),
+        }
+    }
+
+    /// Both servers give the same proto3 JSON for the successes; the NOT_FOUND answers are
+    /// Google's envelope (eeops) and a flat status (rest_over_grpc).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn both_servers_answer_the_same_json_and_their_own_errors() {
+        let (eeops, rog, seed) = start_servers(12).await.unwrap();
+        for (kind, path, (es, _, ebody), (rs, _, rbody)) in
+            answers(eeops, rog, &seed).await.unwrap()
+        {
+            match kind {
+                Kind::Get | Kind::List => {
+                    assert_eq!((es, rs), (200, 200), "{path}: {ebody} / {rbody}");
+                    assert_eq!(json(&ebody), json(&rbody), "{path}");
+                }
+                Kind::NotFound => {
+                    assert_eq!((es, rs), (404, 404), "{path}");
+                    let e = json(&ebody);
+                    assert_eq!(e["error"]["status"], "NOT_FOUND", "{ebody}");
+                    assert_eq!(e["error"]["code"], 404, "{ebody}");
+                    assert_eq!(json(&rbody)["code"], 5, "{rbody}");
+                }
+            }
+        }
+        let page = answers(eeops, rog, &seed).await.unwrap();
+        let list = &page[1].2.2;
+        assert_eq!(
+            json(list)["books"].as_array().map(Vec::len),
+            Some(10),
+            "{list}"
+        );
+    }
 }
