@@ -1,6 +1,9 @@
 //! eeops-bench: eeops' clients against the raw transports under them, Google's Rust SDK
 //! (`google-cloud-longrunning`), bulk cancel with and without a request quota, and the
-//! emulator against bare servers, all in one run. See `BENCHMARKS.md` at the repository root.
+//! emulator against bare servers, all in one run; and, asked for by name, the Library
+//! benchmarks of issue 15 (`--sections library-server,library-client`: eeops' REST server
+//! against `rest_over_grpc` 0.3 on the same Library store, eeops' REST client against
+//! hand-written reqwest calls; see [`libbench`]). See `BENCHMARKS.md` at the repository root.
 //!
 //! The servers run in a child process (this same binary, `eeops-bench serve`), so the
 //! counting allocator and the peak-memory figures of the driver process are the clients'
@@ -11,7 +14,9 @@
 //!     [--bulk-rounds 3]
 //!     [--pool 1000] [--bulk 10000] [--bulk-concurrency 16,64,256]
 //!     [--concurrency 1,64] [--rate-limit 2000] [--quota-bulk 20000] [--quota-rounds 1]
-//!     [--sections latency,servers,bulk,quota]
+//!     [--sections latency,servers,bulk,quota,library-server,library-client]
+//!     [--library-books 100] [--library-calls N] [--library-servers eeops,rog]
+//!     [--library-kinds get,list,notfound] [--library-clients eeops,hand,pbjson]
 //! ```
 //!
 //! Every flag can also be set from the environment: `EEOPS_BENCH_SECS`, `EEOPS_BENCH_WARMUP`,
@@ -22,6 +27,8 @@
 mod alloc;
 mod bulk;
 mod clients;
+mod libbench;
+mod library;
 mod report;
 mod servers;
 
@@ -67,6 +74,22 @@ pub struct Options {
     /// `bare-axum`, `emulator-untimed`, `emulator-axum`; `emulator/rest` or `emulator/grpc`
     /// for one of its transports), e.g. to count one server's instructions.
     pub servers: Vec<String>,
+    /// Books on the Library benchmarks' shelf.
+    pub library_books: usize,
+    /// Counting mode of the Library sections: exactly this many calls per configuration at
+    /// concurrency 1, no timed rounds (for callgrind).
+    pub library_calls: Option<usize>,
+    /// Which servers the library-server section drives: `eeops`, `rog` (`rest_over_grpc`).
+    pub library_servers: Vec<String>,
+    /// Which requests the library-server section sends: `get`, `list`, `notfound`.
+    pub library_kinds: Vec<String>,
+    /// Which clients the library-client section runs: `eeops`, `hand`, `pbjson`.
+    pub library_clients: Vec<String>,
+}
+
+/// A comma-separated list.
+fn words(s: String) -> Vec<String> {
+    s.split(',').map(|w| w.trim().to_owned()).collect()
 }
 
 impl Options {
@@ -169,6 +192,29 @@ impl Options {
             .split(',')
             .map(|s| s.trim().to_owned())
             .collect(),
+            library_books: count(
+                get("--library-books", "EEOPS_BENCH_LIBRARY_BOOKS", "100"),
+                "--library-books",
+            )?,
+            library_calls: match get("--library-calls", "EEOPS_BENCH_LIBRARY_CALLS", "") {
+                s if s.is_empty() => None,
+                s => Some(count(s, "--library-calls")?),
+            },
+            library_servers: words(get(
+                "--library-servers",
+                "EEOPS_BENCH_LIBRARY_SERVERS",
+                "eeops,rog",
+            )),
+            library_kinds: words(get(
+                "--library-kinds",
+                "EEOPS_BENCH_LIBRARY_KINDS",
+                "get,list,notfound",
+            )),
+            library_clients: words(get(
+                "--library-clients",
+                "EEOPS_BENCH_LIBRARY_CLIENTS",
+                "eeops,hand,pbjson",
+            )),
         })
     }
 
@@ -198,6 +244,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let serve = args.first().is_some_and(|a| a == "serve");
+    let serve_library = args.first().is_some_and(|a| a == "serve-library");
     let options = match Options::parse(&args) {
         Ok(o) => o,
         Err(e) => {
@@ -215,7 +262,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = if serve {
+    let result = if serve_library {
+        runtime.block_on(libbench::serve_child(options.library_books))
+    } else if serve {
         runtime.block_on(servers::serve_child(options.pool, options.rate_limit))
     } else {
         runtime.block_on(report::run(options))
@@ -248,13 +297,20 @@ USAGE: cargo run --release -p eeops-bench -- [FLAGS]
   --quota-rounds N       rounds of the quota runs (1)
   --bulk-clients L       floor-grpc,floor-grpc-pool,floor-rest,rest-single,rest-batch,grpc
                          (all; bulk only)
-  --sections L           latency,servers,bulk,quota (all)
+  --sections L           latency,servers,bulk,quota (the default), and
+                         library-server,library-client (asked for by name)
   --clients L            floor-grpc,eeops-grpc,floor-rest,eeops-rest,google (all; latency only)
   --ops L                get,cancel (both; latency and servers)
   --servers L            emulator,trivial,bare-tonic,bare-axum,emulator-untimed,
                          emulator-axum
                          (all; servers only); SERVER/rest or SERVER/grpc for one
                          transport of it
+  --library-books N      books on the Library benchmarks' shelf (100)
+  --library-calls N      Library sections: exactly N calls per configuration at
+                         concurrency 1 instead of timed rounds (for callgrind)
+  --library-servers L    eeops,rog (both; library-server only)
+  --library-kinds L      get,list,notfound (all; library-server only)
+  --library-clients L    eeops,hand,pbjson (all; library-client only)
 
 EEOPS_BENCH_SERVER_WRAPPER, if set, is a command the server process is started under
 (e.g. `valgrind --tool=callgrind --callgrind-out-file=server.cg`), to count its

@@ -91,7 +91,9 @@ const OPS: [Op; 2] = [Op::Get, Op::Cancel];
 pub async fn run(options: Options) -> Result<(), String> {
     let started = Instant::now();
     eprintln!("eeops-bench: {options:?}");
-    let mut child = Child::start(options.pool, options.rate_limit).await?;
+    let needs_child = ["latency", "servers", "bulk", "quota"]
+        .iter()
+        .any(|s| options.runs(s));
     println!("# eeops-bench\n");
     println!("Machine: {}.  ", machine());
     println!(
@@ -105,25 +107,37 @@ pub async fn run(options: Options) -> Result<(), String> {
         options.pool,
         options.bulk
     );
-    if options.runs("latency") {
-        latency(&options, &child).await?;
+    let mut server_peak = None;
+    if needs_child {
+        let mut child = Child::start(options.pool, options.rate_limit).await?;
+        if options.runs("latency") {
+            latency(&options, &child).await?;
+        }
+        if options.runs("servers") {
+            servers(&options, &child).await?;
+        }
+        if options.runs("bulk") {
+            crate::bulk::unlimited(&options, &mut child).await?;
+        }
+        if options.runs("quota") {
+            crate::bulk::quota(&options, &mut child).await?;
+        }
+        server_peak = Some(child.peak_kib().await.unwrap_or(0));
+        child.stop().await;
     }
-    if options.runs("servers") {
-        servers(&options, &child).await?;
+    if options.runs("library-server") {
+        crate::libbench::server_section(&options).await?;
     }
-    if options.runs("bulk") {
-        crate::bulk::unlimited(&options, &mut child).await?;
+    if options.runs("library-client") {
+        crate::libbench::client_section(&options).await?;
     }
-    if options.runs("quota") {
-        crate::bulk::quota(&options, &mut child).await?;
+    if let Some(server_peak) = server_peak {
+        println!(
+            "Server process peak RSS: {:.1} MiB.",
+            server_peak as f64 / 1024.0
+        );
     }
-    let server_peak = child.peak_kib().await.unwrap_or(0);
-    child.stop().await;
-    println!(
-        "Server process peak RSS: {:.1} MiB. Whole run: {:.0} s.",
-        server_peak as f64 / 1024.0,
-        started.elapsed().as_secs_f64()
-    );
+    println!("Whole run: {:.0} s.", started.elapsed().as_secs_f64());
     Ok(())
 }
 

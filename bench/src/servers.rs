@@ -281,7 +281,7 @@ fn seed(emu: &Emulator, prefix: &str, n: usize, generic: bool) {
 
 /// The command that starts the server process: `exe`, or `exe` under the command in
 /// `EEOPS_BENCH_SERVER_WRAPPER` (words split at whitespace), such as callgrind.
-fn server_command(exe: std::path::PathBuf) -> tokio::process::Command {
+pub(crate) fn server_command(exe: std::path::PathBuf) -> tokio::process::Command {
     let wrapper = std::env::var("EEOPS_BENCH_SERVER_WRAPPER").unwrap_or_default();
     let mut words = wrapper.split_whitespace();
     match words.next() {
