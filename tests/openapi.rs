@@ -7,6 +7,9 @@
 
 mod server_support;
 
+#[path = "../examples/library/mod.rs"]
+mod library;
+
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -1314,4 +1317,55 @@ fn deep_wildcard_parameter_as_a_generated_client_fills_it() {
             "{id}"
         );
     }
+}
+
+/// A server of several generated services describes all of them: the Library's routes and
+/// schemas beside Operations' (each from its own descriptor set), one valid document.
+#[tokio::test]
+async fn server_describes_every_service_it_serves() {
+    use eeops::pb::google::longrunning::operations_rest::OperationsRest;
+    use eeops::server::emulator::Emulator;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let served = library::serve::server(library::store::Library::new())
+        .add_service(OperationsRest::new(Emulator::default()))
+        .serve_listener(listener)
+        .await
+        .unwrap();
+    let url = format!("{}{OPENAPI_PATH}", served.url());
+    let response = reqwest::get(&url).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let doc: Json = response.json().await.unwrap();
+    served.shutdown().await;
+
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/v1/shelves",
+        "/v1/shelves/{shelvesId}/books/{booksId}",
+        "/v1/projects/{projectsId}/operations/{operationsId}:cancel",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} missing: {:?}",
+            paths.keys()
+        );
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for schema in [
+        "google.example.library.v1.Book",
+        "google.longrunning.Operation",
+    ] {
+        assert!(
+            schemas.keys().any(|k| k.ends_with(schema) || k == schema),
+            "{schema} missing: {:?}",
+            schemas.keys()
+        );
+    }
+    let title = doc["info"]["title"].as_str().unwrap();
+    assert!(
+        title.contains("google.example.library.v1.LibraryService"),
+        "{title}"
+    );
+    assert!(title.contains("google.longrunning.Operations"), "{title}");
+    validate_with_python("two_services", &[("two_services", &doc)]);
 }
