@@ -225,7 +225,7 @@ pub fn reflect_read_json<M: ReflectMessage + Default>(bytes: &[u8]) -> Result<M,
 }
 
 /// Compact proto3 JSON through the typed code, falling back to prost-reflect.
-pub(crate) fn typed_write_json<M: ReflectMessage + crate::json::typed::TypedJson>(
+pub fn typed_write_json<M: ReflectMessage + crate::json::typed::TypedJson>(
     message: &M,
     out: &mut Vec<u8>,
 ) -> Result<(), JsonError> {
@@ -233,7 +233,7 @@ pub(crate) fn typed_write_json<M: ReflectMessage + crate::json::typed::TypedJson
 }
 
 /// Proto3 JSON through the typed code, falling back to prost-reflect.
-pub(crate) fn typed_read_json<M: ReflectMessage + crate::json::typed::TypedJson>(
+pub fn typed_read_json<M: ReflectMessage + crate::json::typed::TypedJson>(
     bytes: &[u8],
 ) -> Result<M, JsonError> {
     crate::json::decode_response(bytes)

@@ -68,7 +68,11 @@
 //!   module file, which `NAME.rs` repeats);
 //! * `NAME_descriptor.bin`: the encoded `FileDescriptorSet` (imports included, no source info,
 //!   options' extensions such as `google.api.http` kept);
-//! * `NAME_typed_json.rs` when [`Builder::typed_json`] names packages.
+//! * `NAME_typed_json.rs`: typed proto3 JSON code (field by field, no descriptor walking at
+//!   run time) for every message it covers of the packages compiled here (not the well-known
+//!   types, not [`Builder::extern_path`] ones), included by `NAME.rs` in a hidden module;
+//!   messages it does not cover, and values it gives up on (an `Any` of a type eeops' own
+//!   registry does not know, say), go through prost-reflect's `DynamicMessage` instead.
 //!
 //! All of it is formatted with prettyplease; read it there (`find target -name 'NAME.rs'`), or
 //! with `cargo expand`.
@@ -197,8 +201,8 @@ impl Builder {
 
     /// Packages whose messages get typed proto3 JSON code (field by field, instead of walking
     /// descriptors at run time) written to `NAME_typed_json.rs`, with `root` the Rust path at
-    /// which `NAME.rs` is included. The generated code calls helpers private to eeops, so only
-    /// eeops' own build uses it; other messages go through prost-reflect's `DynamicMessage`.
+    /// which `NAME.rs` is included: eeops' own build, whose typed code sits inside eeops. Without
+    /// it, every package compiled here gets typed code of its own (see the crate docs).
     ///
     /// ```
     /// let b = eeops_build::configure().typed_json("crate::pb", ["google.longrunning"]);
@@ -313,10 +317,33 @@ impl Builder {
         }
         let bindings = bindings::collect(&pool, self.http_rules.as_deref())?;
 
-        let typed: BTreeSet<String> =
-            typed_json::candidates(&self.typed_json_root, &pool, &self.typed_json)
-                .into_keys()
+        // Typed proto3 JSON: for the packages named with `typed_json` (eeops' own), or else for
+        // every package this compilation writes (not the well-known types, not `extern_path`
+        // ones), in a module of `NAME.rs` that reaches the types through `super`.
+        let is_extern = |package: &str| {
+            let dotted = format!(".{package}");
+            self.extern_paths.iter().any(|(proto, _)| {
+                let proto = proto.trim_end_matches('.');
+                dotted == proto || dotted.starts_with(&format!("{proto}."))
+            })
+        };
+        let (typed_root, typed_packages, typed_module) = if self.typed_json.is_empty() {
+            let packages: BTreeSet<String> = pool
+                .files()
+                .map(|f| f.package_name().to_owned())
+                .filter(|p| !p.is_empty() && p != "google.protobuf" && !is_extern(p))
                 .collect();
+            (
+                "super".to_owned(),
+                packages.into_iter().collect::<Vec<_>>(),
+                true,
+            )
+        } else {
+            (self.typed_json_root.clone(), self.typed_json.clone(), false)
+        };
+        let typed: BTreeSet<String> = typed_json::candidates(&typed_root, &pool, &typed_packages)
+            .into_keys()
+            .collect();
         let context = Rc::new(service::Context {
             pool: pool.clone(),
             bindings: bindings.clone(),
@@ -401,6 +428,23 @@ impl Builder {
             let path = typed_json::rust_type_path("self", message.package_name(), name);
             tail.push_str(&service::render_message(&context, &path, &message, None));
         }
+        if typed_module && !typed_packages.is_empty() {
+            let _ = writeln!(
+                tail,
+                "/// The typed proto3 JSON code of these messages (see `NAME_typed_json.rs`).\n\
+                 #[doc(hidden)]\n\
+                 #[allow(dead_code, unused_imports, clippy::all)]\n\
+                 mod __eeops_typed_json {{\n\
+                 use ::eeops::json::typed::*;\n\
+                 use ::prost::Message as _;\n\
+                 include!({:?});\n\
+                 }}\n",
+                out_dir
+                    .join(format!("{}_typed_json.rs", self.file_name))
+                    .display()
+                    .to_string()
+            );
+        }
         let _ = writeln!(
             tail,
             "/// The encoded `FileDescriptorSet` of every proto compiled here (imports included).\n\
@@ -439,8 +483,8 @@ impl Builder {
             format_rust(&text)?,
         )?;
 
-        if !self.typed_json.is_empty() {
-            let code = typed_json::render(&self.typed_json_root, &pool, &self.typed_json);
+        if !typed_packages.is_empty() {
+            let code = typed_json::render(&typed_root, &pool, &typed_packages);
             std::fs::write(
                 out_dir.join(format!("{}_typed_json.rs", self.file_name)),
                 format_rust(&code)?,

@@ -26,7 +26,8 @@ use serde_json::Value as Json;
 
 // The client reads with it, the server writes with it.
 #[cfg_attr(not(all(feature = "client", feature = "server")), allow(dead_code))]
-pub(crate) mod typed;
+#[doc(hidden)]
+pub mod typed;
 
 /// Why a JSON document could not be mapped to or from a message.
 #[derive(Debug, thiserror::Error)]

@@ -1,9 +1,10 @@
 //! Typed proto3 JSON: the fast path for eeops' own messages.
 //!
 //! The generator (`eeops-build`, called by `build.rs`) writes, for each message of `google.longrunning`, `google.rpc` and
-//! `google.earthengine.v1`, code that writes and reads its proto3 JSON field by field (the
-//! [`TypedJson`] implementations, and the `Any` registry [`read_any_payload`] /
-//! [`write_any_payload`]). This module is the runtime those impls call.
+//! `google.earthengine.v1` (and for every package of a user's compilation, in a module of
+//! its own that imports this one), code that writes and reads its proto3 JSON field by field (the
+//! [`TypedJson`] implementations, and the `Any` registry `read_any_payload` /
+//! `write_any_payload`). This module is the runtime those impls call.
 //!
 //! It gives the same results as the prost-reflect mapping in the parent module, which stays
 //! the reference and the fallback: whatever the typed code does not handle (an `Any` of a type
@@ -21,14 +22,16 @@ use std::marker::PhantomData;
 
 use prost::Message as _;
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, Visitor};
+pub use serde::de::{
+    self, DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, Visitor,
+};
 
 /// The typed code could not handle a value; use the prost-reflect mapping instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Fallback;
+pub struct Fallback;
 
 /// A message with generated proto3 JSON code.
-pub(crate) trait TypedJson: prost::Message + Default + Sized {
+pub trait TypedJson: prost::Message + Default + Sized {
     /// Writes the set fields as `"jsonName":value` pairs (comma-separated; `first` says
     /// whether one has been written yet), in field-number order, without braces.
     fn write_fields(&self, out: &mut Vec<u8>, first: &mut bool) -> Result<(), Fallback>;
@@ -47,12 +50,12 @@ include!(concat!(env!("OUT_DIR"), "/eeops_pb_typed_json.rs"));
 
 /// Writes `message` as compact proto3 JSON, appending to `out`. On `Err`, `out` may hold a
 /// partial document: truncate it.
-pub(crate) fn write<T: TypedJson>(message: &T, out: &mut Vec<u8>) -> Result<(), Fallback> {
+pub fn write<T: TypedJson>(message: &T, out: &mut Vec<u8>) -> Result<(), Fallback> {
     w_msg(out, message)
 }
 
 /// Reads a `T` from proto3 JSON, ignoring unknown fields.
-pub(crate) fn read<T: TypedJson>(bytes: &[u8]) -> Result<T, serde_json::Error> {
+pub fn read<T: TypedJson>(bytes: &[u8]) -> Result<T, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let message = Msg::<T>::deserialize(&mut de)?.0;
     de.end()?;
@@ -61,7 +64,7 @@ pub(crate) fn read<T: TypedJson>(bytes: &[u8]) -> Result<T, serde_json::Error> {
 
 // ----------------------------------------------------------------------------------- writing
 
-fn key(out: &mut Vec<u8>, first: &mut bool, quoted_key_and_colon: &[u8]) {
+pub fn key(out: &mut Vec<u8>, first: &mut bool, quoted_key_and_colon: &[u8]) {
     if !*first {
         out.push(b',');
     }
@@ -69,27 +72,27 @@ fn key(out: &mut Vec<u8>, first: &mut bool, quoted_key_and_colon: &[u8]) {
     out.extend_from_slice(quoted_key_and_colon);
 }
 
-fn w_str(out: &mut Vec<u8>, s: &str) {
+pub fn w_str(out: &mut Vec<u8>, s: &str) {
     // Writing to a Vec cannot fail; serde_json escapes exactly as prost-reflect's output does.
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
-fn w_bool(out: &mut Vec<u8>, v: bool) {
+pub fn w_bool(out: &mut Vec<u8>, v: bool) {
     out.extend_from_slice(if v { b"true" } else { b"false" });
 }
 
-fn w_int<I: serde::Serialize>(out: &mut Vec<u8>, v: I) {
+pub fn w_int<I: serde::Serialize>(out: &mut Vec<u8>, v: I) {
     let _ = serde_json::to_writer(&mut *out, &v);
 }
 
 /// 64-bit integers are strings in proto3 JSON.
-fn w_quoted_int<I: serde::Serialize>(out: &mut Vec<u8>, v: I) {
+pub fn w_quoted_int<I: serde::Serialize>(out: &mut Vec<u8>, v: I) {
     out.push(b'"');
     let _ = serde_json::to_writer(&mut *out, &v);
     out.push(b'"');
 }
 
-fn w_f64(out: &mut Vec<u8>, v: f64) {
+pub fn w_f64(out: &mut Vec<u8>, v: f64) {
     if v.is_finite() {
         let _ = serde_json::to_writer(&mut *out, &v);
     } else if v.is_nan() {
@@ -103,7 +106,7 @@ fn w_f64(out: &mut Vec<u8>, v: f64) {
 
 // Writers and readers for field kinds the generator covers but eeops' protos do not use today.
 #[allow(dead_code)]
-fn w_f32(out: &mut Vec<u8>, v: f32) {
+pub fn w_f32(out: &mut Vec<u8>, v: f32) {
     if v.is_finite() {
         let _ = serde_json::to_writer(&mut *out, &v);
     } else {
@@ -112,14 +115,14 @@ fn w_f32(out: &mut Vec<u8>, v: f32) {
 }
 
 /// An enum by name; a number the enum does not define stays a number.
-fn w_enum(out: &mut Vec<u8>, number: i32, name: Option<&str>) {
+pub fn w_enum(out: &mut Vec<u8>, number: i32, name: Option<&str>) {
     match name {
         Some(name) => w_str(out, name),
         None => w_int(out, number),
     }
 }
 
-fn w_msg<T: TypedJson>(out: &mut Vec<u8>, message: &T) -> Result<(), Fallback> {
+pub fn w_msg<T: TypedJson>(out: &mut Vec<u8>, message: &T) -> Result<(), Fallback> {
     out.push(b'{');
     let mut first = true;
     message.write_fields(out, &mut first)?;
@@ -128,12 +131,12 @@ fn w_msg<T: TypedJson>(out: &mut Vec<u8>, message: &T) -> Result<(), Fallback> {
 }
 
 /// The largest and smallest seconds a `Timestamp` may hold (0001-01-01 to 9999-12-31).
-const MIN_TIMESTAMP_SECONDS: i64 = -62_135_596_800;
-const MAX_TIMESTAMP_SECONDS: i64 = 253_402_300_799;
+pub const MIN_TIMESTAMP_SECONDS: i64 = -62_135_596_800;
+pub const MAX_TIMESTAMP_SECONDS: i64 = 253_402_300_799;
 /// The largest seconds a `Duration` may hold, either way (about 10,000 years).
-const MAX_DURATION_SECONDS: i64 = 315_576_000_000;
+pub const MAX_DURATION_SECONDS: i64 = 315_576_000_000;
 
-fn w_timestamp(out: &mut Vec<u8>, t: &prost_types::Timestamp) -> Result<(), Fallback> {
+pub fn w_timestamp(out: &mut Vec<u8>, t: &prost_types::Timestamp) -> Result<(), Fallback> {
     if !(MIN_TIMESTAMP_SECONDS..=MAX_TIMESTAMP_SECONDS).contains(&t.seconds)
         || !(0..1_000_000_000).contains(&t.nanos)
     {
@@ -143,7 +146,7 @@ fn w_timestamp(out: &mut Vec<u8>, t: &prost_types::Timestamp) -> Result<(), Fall
     Ok(())
 }
 
-fn w_duration(out: &mut Vec<u8>, d: &prost_types::Duration) -> Result<(), Fallback> {
+pub fn w_duration(out: &mut Vec<u8>, d: &prost_types::Duration) -> Result<(), Fallback> {
     if !(-MAX_DURATION_SECONDS..=MAX_DURATION_SECONDS).contains(&d.seconds)
         || !(-999_999_999..=999_999_999).contains(&d.nanos)
         || (d.seconds > 0 && d.nanos < 0)
@@ -156,7 +159,7 @@ fn w_duration(out: &mut Vec<u8>, d: &prost_types::Duration) -> Result<(), Fallba
 }
 
 /// A `Display` that writes nothing JSON must escape (timestamps and durations), quoted.
-fn w_display(out: &mut Vec<u8>, v: &dyn fmt::Display) {
+pub fn w_display(out: &mut Vec<u8>, v: &dyn fmt::Display) {
     use std::io::Write as _;
     out.push(b'"');
     let _ = write!(out, "{v}");
@@ -164,11 +167,11 @@ fn w_display(out: &mut Vec<u8>, v: &dyn fmt::Display) {
 }
 
 /// The message name in a type URL (what follows its last `/`).
-fn type_name(type_url: &str) -> Option<&str> {
+pub fn type_name(type_url: &str) -> Option<&str> {
     type_url.rsplit_once('/').map(|(_, name)| name)
 }
 
-fn w_any(out: &mut Vec<u8>, any: &prost_types::Any) -> Result<(), Fallback> {
+pub fn w_any(out: &mut Vec<u8>, any: &prost_types::Any) -> Result<(), Fallback> {
     let name = type_name(&any.type_url).ok_or(Fallback)?;
     out.extend_from_slice(b"{\"@type\":");
     w_str(out, &any.type_url);
@@ -195,7 +198,7 @@ fn w_any(out: &mut Vec<u8>, any: &prost_types::Any) -> Result<(), Fallback> {
 
 /// Writes the fields of a `T` decoded from `value`, each preceded by a comma (they follow
 /// `"@type"`).
-fn write_payload<T: TypedJson>(value: &[u8], out: &mut Vec<u8>) -> Result<(), Fallback> {
+pub fn write_payload<T: TypedJson>(value: &[u8], out: &mut Vec<u8>) -> Result<(), Fallback> {
     let message = T::decode(value).map_err(|_| Fallback)?;
     let mut first = false;
     message.write_fields(out, &mut first)
@@ -204,7 +207,7 @@ fn write_payload<T: TypedJson>(value: &[u8], out: &mut Vec<u8>) -> Result<(), Fa
 // ----------------------------------------------------------------------------------- reading
 
 /// A value read from JSON, unwrapped into what the message stores.
-trait Wrap {
+pub trait Wrap {
     type Inner;
     fn into_inner(self) -> Self::Inner;
 }
@@ -224,7 +227,7 @@ impl Wrap for bool {
 }
 
 /// An object key, borrowed from the input when it has no escapes.
-enum Key<'de> {
+pub enum Key<'de> {
     Borrowed(&'de str),
     Owned(String),
 }
@@ -261,7 +264,7 @@ impl<'de> Deserialize<'de> for Key<'de> {
 }
 
 /// A message read from a JSON object.
-struct Msg<T>(T);
+pub struct Msg<T>(pub T);
 
 impl<T> Wrap for Msg<T> {
     type Inner = T;
@@ -287,7 +290,7 @@ impl<'de, T: TypedJson> Deserialize<'de> for Msg<T> {
 }
 
 /// Reads the remaining entries of `map` as the fields of a `T`.
-fn read_rest<'de, T: TypedJson, A: MapAccess<'de>>(map: &mut A) -> Result<T, A::Error> {
+pub fn read_rest<'de, T: TypedJson, A: MapAccess<'de>>(map: &mut A) -> Result<T, A::Error> {
     let mut message = T::default();
     while let Some(key) = map.next_key::<Key<'de>>()? {
         message.read_field(key.as_str(), map)?;
@@ -295,7 +298,7 @@ fn read_rest<'de, T: TypedJson, A: MapAccess<'de>>(map: &mut A) -> Result<T, A::
     Ok(message)
 }
 
-fn oneof_twice<E: de::Error>(oneof: &str) -> E {
+pub fn oneof_twice<E: de::Error>(oneof: &str) -> E {
     E::custom(format!("multiple fields provided for oneof '{oneof}'"))
 }
 
@@ -304,7 +307,7 @@ macro_rules! int_wrapper {
     ($name:ident, $ty:ty, $what:literal) => {
         // Not every kind the generator covers is used by eeops' protos today.
         #[allow(dead_code)]
-        struct $name($ty);
+        pub struct $name(pub $ty);
 
         impl Wrap for $name {
             type Inner = $ty;
@@ -346,7 +349,7 @@ int_wrapper!(U64, u64, "a 64-bit unsigned integer");
 macro_rules! float_wrapper {
     ($name:ident, $ty:ty) => {
         #[allow(dead_code)]
-        struct $name($ty);
+        pub struct $name(pub $ty);
 
         impl Wrap for $name {
             type Inner = $ty;
@@ -391,7 +394,7 @@ float_wrapper!(F64, f64);
 
 float_wrapper!(F32, f32);
 
-trait FromF64: Sized {
+pub trait FromF64: Sized {
     fn from_f64<E: de::Error>(v: f64) -> Result<Self, E>;
 }
 
@@ -413,7 +416,7 @@ impl FromF64 for f32 {
 
 /// An enum: its name (an unknown name reads as "not set", as prost-reflect does when unknown
 /// fields are allowed) or its number. `None` for null, `Some(None)` for an unknown name.
-struct EnumSeed(fn(&str) -> Option<i32>);
+pub struct EnumSeed(pub fn(&str) -> Option<i32>);
 
 impl<'de> DeserializeSeed<'de> for EnumSeed {
     type Value = Option<Option<i32>>;
@@ -443,7 +446,7 @@ impl Visitor<'_> for EnumSeed {
 }
 
 /// A well-known type with a text form: `Timestamp` (RFC 3339) or `Duration` (`"1.5s"`).
-struct FromText<T>(T);
+pub struct FromText<T>(pub T);
 
 impl<T> Wrap for FromText<T> {
     type Inner = T;
@@ -465,7 +468,7 @@ where
 
 /// An `Any`, whose first key must be `@type` naming a type with typed code (or `Empty`,
 /// `Duration`, `Timestamp`); anything else is an error, and the caller falls back.
-struct AnyJson(prost_types::Any);
+pub struct AnyJson(pub prost_types::Any);
 
 impl Wrap for AnyJson {
     type Inner = prost_types::Any;
@@ -523,7 +526,7 @@ impl<'de> Deserialize<'de> for AnyJson {
 }
 
 /// The `"value"` of an `Any` of a well-known type with a special JSON form; required.
-fn wkt_value<'de, W: Deserialize<'de>, A: MapAccess<'de>>(map: &mut A) -> Result<W, A::Error> {
+pub fn wkt_value<'de, W: Deserialize<'de>, A: MapAccess<'de>>(map: &mut A) -> Result<W, A::Error> {
     let mut value = None;
     while let Some(key) = map.next_key::<Key<'de>>()? {
         if key.as_str() == "value" && value.is_none() {
@@ -536,7 +539,7 @@ fn wkt_value<'de, W: Deserialize<'de>, A: MapAccess<'de>>(map: &mut A) -> Result
 }
 
 /// `google.protobuf.Empty`: an object; its keys are ignored.
-struct EmptyJson;
+pub struct EmptyJson;
 
 impl<'de> Deserialize<'de> for EmptyJson {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
