@@ -32,7 +32,13 @@ fn files_and_items_of_a_service() {
     assert!(top.contains("pub static HTTP_BINDINGS"), "{top}");
     assert!(top.contains("\"/v1/{board=boards/*}:echo\""), "{top}");
     assert!(out.join("notes_descriptor.bin").is_file());
-    assert!(!out.join("notes_typed_json.rs").exists());
+    // Typed proto3 JSON for the packages compiled here, in a hidden module of the top file.
+    let typed = std::fs::read_to_string(out.join("notes_typed_json.rs")).unwrap();
+    assert!(
+        typed.contains("impl TypedJson for super::gentest::v1::Note"),
+        "{typed}"
+    );
+    assert!(top.contains("mod __eeops_typed_json"), "{top}");
 
     let package = std::fs::read_to_string(out.join("notes/gentest.v1.rs")).unwrap();
     for item in [
@@ -48,8 +54,8 @@ fn files_and_items_of_a_service() {
         "pub mod notes_server",
         // The nested path variable routes by the nested field.
         "out.push((\"note.name\", v.name.as_str()))",
-        // Messages of no typed package go through prost-reflect.
-        "::eeops::codegen::reflect_write_json(self, out)",
+        // Messages with typed code use it (with prost-reflect behind it).
+        "::eeops::codegen::typed_write_json(self, out)",
     ] {
         assert!(package.contains(item), "missing `{item}`");
     }
