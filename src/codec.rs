@@ -86,8 +86,8 @@ pub(crate) fn decode_strict(
     plus_as_space: bool,
     keep: impl Fn(u8) -> bool,
 ) -> Result<Cow<'_, str>, DecodeError> {
-    let plus = plus_as_space && raw.contains('+');
-    if !plus && !raw.contains('%') {
+    let plus = plus_as_space && raw.as_bytes().contains(&b'+');
+    if !plus && !raw.as_bytes().contains(&b'%') {
         return Ok(Cow::Borrowed(raw));
     }
     let text = if plus {

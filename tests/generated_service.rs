@@ -751,6 +751,68 @@ async fn search_notes_every_query_parameter_kind() {
     server.shutdown().await;
 }
 
+/// GETs whose query holds only scalars, which the server writes straight to protobuf (the
+/// short way), and their neighbours that need the general mapping: both are served alike,
+/// and the general mapping's errors stand.
+#[tokio::test]
+async fn scalar_queries_are_served_like_the_rest() {
+    let server = start().await;
+    let http = reqwest::Client::new();
+    let get = |query: &'static str| {
+        let http = http.clone();
+        let url = format!("{}/v1/boards/b%20c/notes:search?{query}", server.url());
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let cases = [
+        // Scalars only: a nested string, an enum by name and by number, bytes, a double, a
+        // bool; escapes, `+` as a space, and parameters the server tolerates.
+        (
+            "filter.text=a+b%26c&filter.color=BLUE&cursor=-_8&weight=-0.5&exact=true&alt=json",
+            serde_json::json!({"board": "boards/b c", "filter": {"text": "a b&c", "color": "BLUE"},
+                "cursor": "+/8=", "weight": -0.5, "exact": true}),
+        ),
+        (
+            "filter.color=1&weight=Infinity&exact=false",
+            serde_json::json!({"board": "boards/b c", "filter": {"color": "YELLOW"},
+                "weight": "Infinity"}),
+        ),
+        // The path wins over a query parameter naming the same field.
+        (
+            "board=boards/other&filter.text=x",
+            serde_json::json!({"board": "boards/b c", "filter": {"text": "x"}}),
+        ),
+        // Beside a repeated field and a wrapper (the general mapping).
+        (
+            "filter.text=x&stars=1&stars=2&minStars=0",
+            serde_json::json!({"board": "boards/b c", "filter": {"text": "x"},
+                "stars": ["1", "2"], "minStars": 0}),
+        ),
+    ];
+    for (query, want) in cases {
+        let (status, body) = get(query).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        assert_eq!(body["seen"], want, "{query}");
+    }
+    for (query, error) in [
+        ("exact=true&exact=false", "exact"),
+        ("weight=heavy", "weight"),
+        ("filter.color=PURPLE", "filter.color"),
+        ("nothing=1", "nothing"),
+        ("filter.text=%zz", "%zz"),
+    ] {
+        let (status, body) = get(query).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body["error"]["status"], "INVALID_ARGUMENT", "{query}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(error), "{query}: {message}");
+    }
+    server.shutdown().await;
+}
+
 /// A custom HTTP method kind (`custom { kind: "QUERY" }`) over REST, and the same RPC over
 /// gRPC, through the generated trait.
 #[tokio::test]

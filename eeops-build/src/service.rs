@@ -320,7 +320,8 @@ pub(crate) fn render_message(
     let mut s = format!(
         "impl ::eeops::codegen::RpcMessage for {rust} {{\n\
          fn message_descriptor() -> ::prost_reflect::MessageDescriptor {{\n\
-         ::prost_reflect::ReflectMessage::descriptor(&Self::default())\n}}\n\n\
+         static DESCRIPTOR: ::std::sync::OnceLock<::prost_reflect::MessageDescriptor> = ::std::sync::OnceLock::new();\n\
+         DESCRIPTOR.get_or_init(|| ::prost_reflect::ReflectMessage::descriptor(&Self::default())).clone()\n}}\n\n\
          fn to_dynamic(&self) -> ::prost_reflect::DynamicMessage {{\n\
          ::prost_reflect::ReflectMessage::transcode_to_dynamic(self)\n}}\n\n\
          fn from_dynamic(message: &::prost_reflect::DynamicMessage) -> ::std::result::Result<Self, ::eeops::codegen::DecodeError> {{\n\

@@ -354,21 +354,29 @@ where
 
 /// gRPC, reflection, REST, discovery and batch over `services`.
 fn app(services: Vec<Arc<dyn RestDispatch>>, hook: Option<RequestHook>) -> axum::Router {
-    let grpc = grpc_router(&services);
-    let rest = rest::RestService::new(services).with_hook(hook.clone());
-    axum::Router::new().fallback(move |req: Request| {
-        let grpc = grpc.clone();
-        let rest = rest.clone();
-        let hook = hook.clone();
+    struct App {
+        grpc: axum::Router,
+        rest: rest::RestService,
+        hook: Option<RequestHook>,
+    }
+    let app = Arc::new(App {
+        grpc: grpc_router(&services),
+        rest: rest::RestService::new(services).with_hook(hook.clone()),
+        hook,
+    });
+    // A plain service rather than a handler: no extractors to run, one boxed future.
+    axum::Router::new().fallback_service(tower::service_fn(move |req: Request| {
+        let app = Arc::clone(&app);
         async move {
-            match content_kind(&req) {
+            let App { grpc, rest, hook } = &*app;
+            Ok::<_, std::convert::Infallible>(match content_kind(&req) {
                 ContentKind::Grpc => {
-                    if let Some(hook) = &hook
+                    if let Some(hook) = hook
                         && let Err(status) = call_grpc_hook(hook, &req)
                     {
-                        return status.into_http::<axum::body::Body>();
+                        return Ok(status.into_http::<axum::body::Body>());
                     }
-                    let mut resp = match grpc.oneshot(req).await {
+                    let mut resp = match grpc.clone().oneshot(req).await {
                         Ok(resp) => resp,
                         Err(never) => match never {},
                     };
@@ -381,11 +389,11 @@ fn app(services: Vec<Arc<dyn RestDispatch>>, hook: Option<RequestHook>) -> axum:
                     resp
                 }
                 ContentKind::UnservedGrpc(ct) => unserved_grpc(&ct),
-                ContentKind::Other if batch::is_batch(&req) => batch::handle(&rest, req).await,
+                ContentKind::Other if batch::is_batch(&req) => batch::handle(rest, req).await,
                 ContentKind::Other => rest.handle(req).await,
-            }
+            })
         }
-    })
+    }))
 }
 
 fn call_grpc_hook(hook: &RequestHook, req: &Request) -> Result<(), tonic::Status> {

@@ -105,6 +105,19 @@ impl RestCall<'_> {
     /// binding, with the HTTP headers as metadata.
     pub fn decode<M: RpcMessage>(&mut self) -> Result<tonic::Request<M>, RestError> {
         let desc = M::message_descriptor();
+        // Scalars only (the usual GET): straight to protobuf bytes and the typed message.
+        if let Some(bytes) = crate::transcode::wire::encode_scalar_request(
+            self.route,
+            &desc,
+            self.query,
+            &self.body,
+            TOLERATED_PARAMS,
+        ) && let Ok(message) = M::decode(bytes.as_slice())
+        {
+            let mut request = tonic::Request::new(message);
+            *request.metadata_mut() = std::mem::take(&mut self.metadata);
+            return Ok(request);
+        }
         let dynamic: DynamicMessage =
             decode_request(self.route, &desc, self.query, &self.body, TOLERATED_PARAMS).map_err(
                 |e| {
@@ -245,6 +258,21 @@ impl RestError {
 
     fn into_response(self, out: Output) -> Response {
         let code = Code::try_from(self.status.code).unwrap_or(Code::Unknown);
+        if self.status.details.is_empty() && !out.pretty {
+            // The usual error: the envelope written straight, in the order (and the bytes)
+            // the general path below writes it.
+            let message = &self.status.message;
+            let mut bytes = Vec::with_capacity(64 + message.len());
+            bytes.extend_from_slice(b"{\"error\":{\"code\":");
+            bytes.extend_from_slice(self.http.as_str().as_bytes());
+            bytes.extend_from_slice(b",\"message\":");
+            // Writing a string into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut bytes, message);
+            bytes.extend_from_slice(b",\"status\":\"");
+            bytes.extend_from_slice(code.as_str_name().as_bytes());
+            bytes.extend_from_slice(b"\"}}\n");
+            return self.with_allow_header(bytes_response(self.http, bytes));
+        }
         let details: Vec<Json> = self
             .status
             .details
@@ -253,15 +281,20 @@ impl RestError {
             .collect();
         let mut error = json!({
             "code": self.http.as_u16(),
-            "message": self.status.message,
+            "message": &self.status.message,
             "status": code.as_str_name(),
         });
         if !details.is_empty() {
             error["details"] = Json::Array(details);
         }
-        let mut resp = json_response(self.http, &json!({ "error": error }), out);
-        if let Some(allow) = self.allow
-            && let Ok(v) = HeaderValue::from_str(&allow)
+        let resp = json_response(self.http, &json!({ "error": error }), out);
+        self.with_allow_header(resp)
+    }
+
+    /// `resp` with the `Allow` header, when the error has one.
+    fn with_allow_header(&self, mut resp: Response) -> Response {
+        if let Some(allow) = &self.allow
+            && let Ok(v) = HeaderValue::from_str(allow)
         {
             resp.headers_mut().insert(header::ALLOW, v);
         }
@@ -554,6 +587,7 @@ impl RestService {
     fn check_hook(
         &self,
         parts: &http::request::Parts,
+        path: &str,
         method: Option<&str>,
     ) -> Result<(), RestError> {
         let Some(hook) = &self.hook else {
@@ -563,7 +597,7 @@ impl RestService {
         let info = CallInfo {
             transport: CallTransport::Rest,
             method: method.as_deref(),
-            path: parts.uri.path(),
+            path,
             headers: &parts.headers,
             remote_addr: parts.extensions.get::<RemoteAddr>().map(|a| a.0),
         };
@@ -577,9 +611,12 @@ impl RestService {
         if head {
             *req.method_mut() = Method::GET;
         }
-        let query = req.uri().query().map(str::to_owned);
-        let resp = match output_params(query.as_deref()) {
-            Ok(out) => match self.dispatch(req, query.as_deref(), out).await {
+        let (mut parts, body) = req.into_parts();
+        // The URI apart, so that the query is borrowed while the rest of the parts move on.
+        let uri = std::mem::take(&mut parts.uri);
+        let query = uri.query();
+        let resp = match output_params(query) {
+            Ok(out) => match self.dispatch(parts, &uri, body, query, out).await {
                 Ok(resp) => resp,
                 Err(e) => e.into_response(out),
             },
@@ -590,16 +627,17 @@ impl RestService {
 
     async fn dispatch(
         &self,
-        req: Request,
+        parts: http::request::Parts,
+        uri: &http::Uri,
+        body: Body,
         query: Option<&str>,
         out: Output,
     ) -> Result<Response, RestError> {
-        let (parts, body) = req.into_parts();
-        let path = parts.uri.path();
+        let path = uri.path();
 
         // The descriptions of the API: Google's discovery document and the OpenAPI document.
         if path == "/$discovery/rest" || path == crate::openapi::OPENAPI_PATH {
-            self.check_hook(&parts, None)?;
+            self.check_hook(&parts, path, None)?;
             return if parts.method == Method::GET {
                 if path == crate::openapi::OPENAPI_PATH {
                     let doc = self
@@ -633,7 +671,7 @@ impl RestService {
             }
         };
         let routed = router.route(parts.method.as_str(), path);
-        self.check_hook(&parts, routed.as_ref().ok().map(|r| r.binding.method))?;
+        self.check_hook(&parts, path, routed.as_ref().ok().map(|r| r.binding.method))?;
         let route = routed.map_err(|e| {
             let (code, http) = match &e {
                 RouteError::NotFound { .. } => (Code::NotFound, StatusCode::NOT_FOUND),

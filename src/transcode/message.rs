@@ -363,7 +363,7 @@ fn clear_path(msg: &mut DynamicMessage, field_path: &str) {
 }
 
 /// Whether a message type travels as a single JSON value (and so as one query parameter).
-fn is_scalar_wkt(desc: &MessageDescriptor) -> bool {
+pub(super) fn is_scalar_wkt(desc: &MessageDescriptor) -> bool {
     matches!(
         desc.full_name(),
         "google.protobuf.Duration"
@@ -815,7 +815,7 @@ fn parse_value(fd: &FieldDescriptor, text: &str) -> Result<Value, String> {
     parse_kind(&fd.kind(), text)
 }
 
-fn parse_kind(kind: &Kind, text: &str) -> Result<Value, String> {
+pub(super) fn parse_kind(kind: &Kind, text: &str) -> Result<Value, String> {
     fn num<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, String> {
         text.parse::<T>().map_err(|_| format!("expected {what}"))
     }
@@ -880,7 +880,7 @@ fn parse_float(text: &str) -> Result<f64, String> {
 /// A malformed escape or a result that is not UTF-8 is refused.
 ///
 /// [`RouterOptions::query_plus_as_space`]: super::RouterOptions::query_plus_as_space
-fn form_decode(raw: &str, plus_as_space: bool) -> Result<String, TranscodeError> {
+pub(super) fn form_decode(raw: &str, plus_as_space: bool) -> Result<String, TranscodeError> {
     use crate::codec::{DecodeError, decode_strict};
     match decode_strict(raw, plus_as_space, |_| false) {
         Ok(text) => Ok(text.into_owned()),

@@ -15,6 +15,7 @@ mod message;
 mod options;
 mod router;
 mod template;
+pub(crate) mod wire;
 
 pub use binding::HttpBinding;
 #[cfg(feature = "client")]

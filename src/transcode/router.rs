@@ -28,6 +28,9 @@ use super::template::{PathTemplate, Segment, TemplateError, split_verb};
 pub struct CompiledBinding {
     binding: &'static HttpBinding,
     template: PathTemplate,
+    /// The path variables resolved against the request message, for the server's short way
+    /// (see `wire`), worked out on the binding's first request.
+    pub(crate) path_fields: super::wire::PathFields,
 }
 
 impl CompiledBinding {
@@ -36,6 +39,7 @@ impl CompiledBinding {
         Ok(CompiledBinding {
             binding,
             template: PathTemplate::parse(binding.template)?,
+            path_fields: Default::default(),
         })
     }
 
@@ -48,6 +52,7 @@ impl CompiledBinding {
         Ok(CompiledBinding {
             binding,
             template: PathTemplate::parse_with(binding.template, options)?,
+            path_fields: Default::default(),
         })
     }
 

@@ -474,8 +474,9 @@ impl PathTemplate {
                     // allowed.
                     value.is_empty()
                         || value
-                            .split('/')
-                            .all(|p| !p.is_empty() && !is_dot_segment(p))
+                            .as_bytes()
+                            .split(|&b| b == b'/')
+                            .all(|p| !p.is_empty() && p != b"." && p != b"..")
                 } else {
                     !value.is_empty() && !is_dot_segment(&value)
                 };
@@ -537,10 +538,12 @@ impl PathTemplate {
                         Some(from) => {
                             let mut cut = len;
                             for _ in 0..tail {
-                                cut = from + body[from..cut].rfind('/')?;
+                                cut = from + rfind_slash(&body[from..cut])?;
                             }
                             let taken = &body[from..cut];
-                            if !lenient && taken.split('/').any(str::is_empty) {
+                            if !lenient
+                                && taken.as_bytes().split(|&b| b == b'/').any(<[u8]>::is_empty)
+                            {
                                 return None;
                             }
                             (start, end) = (from, cut);
@@ -550,7 +553,7 @@ impl PathTemplate {
                 }
                 Segment::Wildcard | Segment::Literal(_) => {
                     let from = next?;
-                    let to = body[from..].find('/').map_or(len, |j| from + j);
+                    let to = find_slash(&body[from..]).map_or(len, |j| from + j);
                     let part = &body[from..to];
                     match seg {
                         Segment::Literal(lit) => {
@@ -591,8 +594,8 @@ static DEFAULT_OPTIONS: std::sync::LazyLock<RouterOptions> =
 /// Splits a path into what comes before its verb and the verb: the text after the last `:`
 /// that follows the last `/`, when there is such text.
 pub(crate) fn split_verb(path: &str) -> (&str, Option<&str>) {
-    let last = path.rfind('/').map_or(0, |i| i + 1);
-    match path[last..].rfind(':') {
+    let last = rfind_slash(path).map_or(0, |i| i + 1);
+    match path.as_bytes()[last..].iter().rposition(|&b| b == b':') {
         Some(colon) if last + colon + 1 < path.len() => {
             (&path[..last + colon], Some(&path[last + colon + 1..]))
         }
@@ -617,11 +620,20 @@ impl std::str::FromStr for PathTemplate {
 /// Compares a raw (percent-encoded) segment with a literal: byte for byte when the segment has
 /// no `%`, after full decoding otherwise.
 fn literal_eq(raw: &str, literal: &str) -> bool {
-    if raw.contains('%') {
-        decode(raw, |_| false).is_some_and(|d| d == literal)
-    } else {
-        raw == literal
-    }
+    // A literal has no `%`, so an equal segment needs no decoding.
+    raw == literal
+        || (raw.as_bytes().contains(&b'%') && decode(raw, |_| false).is_some_and(|d| d == literal))
+}
+
+/// The first `/` of `s`. (A byte loop: paths are short, and `str::find` costs more to set up
+/// than to run on them.)
+fn find_slash(s: &str) -> Option<usize> {
+    s.as_bytes().iter().position(|&b| b == b'/')
+}
+
+/// The last `/` of `s`.
+fn rfind_slash(s: &str) -> Option<usize> {
+    s.as_bytes().iter().rposition(|&b| b == b'/')
 }
 
 /// Percent-decodes `raw`, leaving as they are the escapes of bytes `keep` says to keep.
