@@ -549,8 +549,15 @@ async fn server_runs(options: &Options, child: &LibraryChild) -> Result<(), Stri
                 median(e),
                 median(r)
             );
+            // When the rounds fall on both sides of 1.0, the machine's noise is larger than
+            // the difference: the instruction counts (BENCHMARKS.md) decide.
+            let spread = if lo < 1.0 && hi > 1.0 {
+                format!("; rounds {lo:.2}-{hi:.2} fall on both sides of 1.0")
+            } else {
+                String::new()
+            };
             checks.push(format!(
-                "- {} eeops server {} c={concurrency}: {ratio:.2}x rest_over_grpc's requests/s (target >= 1.0x)",
+                "- {} eeops server {} c={concurrency}: {ratio:.2}x rest_over_grpc's requests/s (target >= 1.0x{spread})",
                 if ratio >= 1.0 { "MET" } else { "MISSED" },
                 kind.label()
             ));
