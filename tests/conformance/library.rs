@@ -23,13 +23,14 @@ use std::sync::Arc;
 
 use eeops::Error;
 use eeops::pb::google::rpc::Code;
+use eeops::server::ServerConfig;
 use eeops::stub::CallOptions;
 use prost_reflect::ReflectMessage;
 
-use super::{assert_code, assert_invalid, grpc_transport, rest_transport};
+use super::{Reached, assert_code, assert_invalid, grpc_transport, rest_transport};
 use example::call::{Transport, invoke, method};
 use example::pb::v1::library_service_client::LibraryServiceClient;
-use example::pb::v1::library_service_stub::dynamic;
+use example::pb::v1::library_service_stub::{LibraryServiceMethod, dynamic};
 use example::pb::v1::*;
 use example::serve::Served;
 use example::store::Library;
@@ -799,8 +800,14 @@ async fn duplicate_theme_already_exists(c: &impl LibraryApi) {
 // ------------------------------------------------------------------------------------------
 
 async fn start() -> Served {
+    start_with(ServerConfig::default()).await
+}
+
+async fn start_with(config: ServerConfig) -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    example::serve::serve(Library::new().with_unique_themes(), listener)
+    example::serve::server(Library::new().with_unique_themes())
+        .config(config)
+        .serve_listener(listener)
         .await
         .unwrap()
 }
@@ -825,6 +832,25 @@ conformance! {
     invalid_names_and_missing_fields,
     duplicate_theme_already_exists,
     ],
+}
+
+/// Every adapter's scenarios together reach every RPC of the Library: the server's request
+/// hook records the RPC of each request that reaches it.
+#[tokio::test]
+async fn scenarios_reach_every_rpc() {
+    let reached = Reached::default();
+    let start = || start_with(reached.config());
+    let rpcs = || LibraryServiceMethod::ALL.iter().map(|m| m.grpc_path());
+    generated_rest::every_scenario(&start).await;
+    reached.assert_every_rpc(rpcs(), "generated_rest");
+    generated_grpc::every_scenario(&start).await;
+    reached.assert_every_rpc(rpcs(), "generated_grpc");
+    typed_grpc::every_scenario(&start).await;
+    reached.assert_every_rpc(rpcs(), "typed_grpc");
+    rest::every_scenario(&start).await;
+    reached.assert_every_rpc(rpcs(), "rest");
+    dynamic_grpc::every_scenario(&start).await;
+    reached.assert_every_rpc(rpcs(), "dynamic_grpc");
 }
 
 // ------------------------------------------------------------------------------------------

@@ -14,17 +14,25 @@
 //! Both servers are the generated `<Service>Rest` on `eeops::server::Server`, and every client
 //! goes over the socket. The [`conformance!`] macro writes the runs: a module per client, a
 //! `#[tokio::test]` per scenario in each (`library::generated_rest::move_book`,
-//! `notes::grpc::echo`, ...).
+//! `notes::grpc::echo`, ...). In each service's `scenarios_reach_every_rpc`, the server records
+//! the RPC of every request that reaches it while each client runs all the scenarios, and the
+//! record must be the service's whole method table: an RPC added to a proto and left out of the
+//! scenarios fails the suite.
 #![cfg(all(feature = "client", feature = "server"))]
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
 use eeops::Error;
 use eeops::client::grpc::GrpcTransport;
 use eeops::client::rest::RestTransport;
 use eeops::pb::google::rpc::Code;
+use eeops::server::ServerConfig;
 
 /// The runs: for every adapter a module of that name, holding a `#[tokio::test]` for every
 /// scenario, which starts a server with `start`, connects the adapter's client (`url` is the
-/// server's URL) and runs the scenario with it.
+/// server's URL) and runs the scenario with it; and `every_scenario`, which runs them all in
+/// turn with that client, each on a fresh server from the `start` it is given.
 macro_rules! conformance {
     (
         start: $start:path,
@@ -40,15 +48,27 @@ macro_rules! conformance {
             $(
                 #[tokio::test]
                 async fn $scenario() {
-                    let server = $start().await;
-                    let $url = server.url();
-                    let client = $connect;
-                    super::$scenario(&client).await;
-                    server.shutdown().await;
+                    conformance!(@run $start().await, $url, $connect, $scenario);
                 }
             )+
+
+            /// Every scenario in turn, each on a fresh server from `start`.
+            #[allow(dead_code)]
+            pub(super) async fn every_scenario<F>(start: impl Fn() -> F)
+            where
+                F: std::future::Future<Output = eeops::server::ServerHandle>,
+            {
+                $( conformance!(@run start().await, $url, $connect, $scenario); )+
+            }
         }
     };
+    (@run $server:expr, $url:ident, $connect:expr, $scenario:ident) => {{
+        let server = $server;
+        let $url = server.url();
+        let client = $connect;
+        super::$scenario(&client).await;
+        server.shutdown().await;
+    }};
 }
 
 mod library;
@@ -90,4 +110,33 @@ fn assert_invalid<T: std::fmt::Debug>(result: Result<T, Error>, needle: &str) {
         "not refused as invalid: {err}"
     );
     assert!(err.to_string().contains(needle), "`{needle}` not in: {err}");
+}
+
+/// What the server saw: the RPC (`package.Service/Method`) of every request that reached it.
+#[derive(Clone, Default)]
+struct Reached(Arc<Mutex<BTreeSet<String>>>);
+
+impl Reached {
+    /// A server configuration whose request hook records into `self`.
+    fn config(&self) -> ServerConfig {
+        let reached = self.clone();
+        ServerConfig::default().with_request_hook(move |call| {
+            if let Some(method) = call.method() {
+                reached.0.lock().unwrap().insert(method.to_owned());
+            }
+            Ok(())
+        })
+    }
+
+    /// Empties the record, and asserts that it named exactly the RPCs of `grpc_paths`
+    /// (`/package.Service/Method`, as a method table gives them).
+    #[track_caller]
+    fn assert_every_rpc<'a>(&self, grpc_paths: impl IntoIterator<Item = &'a str>, run: &str) {
+        let reached = std::mem::take(&mut *self.0.lock().unwrap());
+        let every: BTreeSet<String> = grpc_paths
+            .into_iter()
+            .map(|p| p.trim_start_matches('/').to_owned())
+            .collect();
+        assert_eq!(reached, every, "{run}: the RPCs its scenarios reach");
+    }
 }

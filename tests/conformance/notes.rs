@@ -20,14 +20,14 @@ use eeops::pb::google::rpc::Code;
 use eeops::stub::CallOptions;
 use prost::Message as _;
 
-use notes_service::pb::gentest::v1::notes_stub::dynamic;
+use notes_service::pb::gentest::v1::notes_stub::{NotesMethod, dynamic};
 use notes_service::pb::gentest::v1::{
     Color, CreateNoteRequest, DeleteNoteRequest, EchoRequest, GetNoteRequest, ListNotesRequest,
     Note, SearchNotesRequest, UpdateNoteRequest, search_notes_request,
 };
-use notes_service::start;
+use notes_service::{start, start_with};
 
-use super::{assert_code, assert_invalid, grpc_transport, rest_transport};
+use super::{Reached, assert_code, assert_invalid, grpc_transport, rest_transport};
 
 /// The generated trait, through its object-safe mirror, on one of eeops' transports.
 struct Client {
@@ -484,4 +484,17 @@ conformance! {
         echo,
         names_outside_the_bindings,
     ],
+}
+
+/// The scenarios reach every RPC of Notes over each transport: the server's request hook
+/// records the RPC of each request that reaches it.
+#[tokio::test]
+async fn scenarios_reach_every_rpc() {
+    let reached = Reached::default();
+    let start = || start_with(reached.config());
+    let rpcs = || NotesMethod::ALL.iter().map(|m| m.grpc_path());
+    rest::every_scenario(&start).await;
+    reached.assert_every_rpc(rpcs(), "rest");
+    grpc::every_scenario(&start).await;
+    reached.assert_every_rpc(rpcs(), "grpc");
 }

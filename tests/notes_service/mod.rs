@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use eeops::pb::google::longrunning::operations_rest::OperationsRest;
 use eeops::pb::google::longrunning::{Operation, operation};
 use eeops::server::emulator::Emulator;
-use eeops::server::{Server, ServerHandle};
+use eeops::server::{Server, ServerConfig, ServerHandle};
 use prost::Message as _;
 use tonic::{Request, Response, Status};
 
@@ -209,7 +209,13 @@ impl notes_server::Notes for Board {
 
 /// Notes and Operations (the emulator) on one port, on `127.0.0.1:0`.
 pub async fn start() -> ServerHandle {
+    start_with(ServerConfig::default()).await
+}
+
+/// [`start`], with a server configuration.
+pub async fn start_with(config: ServerConfig) -> ServerHandle {
     Server::builder()
+        .config(config)
         .add_service(NotesRest::new(Board::default()))
         .add_service(OperationsRest::new(Emulator::default()))
         .serve("127.0.0.1:0".parse().unwrap())
