@@ -6,8 +6,8 @@
 //! proto3 JSON for eeops' own packages. See `OUT_DIR/eeops_pb.rs` and the package files beside it.
 //!
 //! With `tests/protos/generated_service.proto` present (a source checkout), it also compiles
-//! that test service into `OUT_DIR/eeops_test_service.rs` for `tests/generated_service.rs`; the
-//! library never includes it; and Google's Library example (`examples/library/proto`) into
+//! that test service into `OUT_DIR/eeops_test_service.rs` for the tests (`tests/notes_service/`
+//! includes it); the library never includes it; and Google's Library example (`examples/library/proto`) into
 //! `OUT_DIR/library.rs` for the `library` example and its tests.
 
 use std::env;

@@ -1,430 +1,21 @@
 //! The generator's proof: `tests/protos/generated_service.proto` (`gentest.v1.Notes`, whose
-//! `Echo` RPC exists nowhere else) is compiled by build.rs through eeops-build; this file holds
-//! only an implementation of its tonic server trait and calls. Every RPC is reached through the
-//! generated trait over REST and over gRPC, against eeops' server on 127.0.0.1:0 serving it next
-//! to Operations, with no hand-written per-RPC line in eeops.
+//! `Echo` RPC exists nowhere else) is compiled by build.rs through eeops-build, and its service
+//! (`tests/notes_service/`) is an implementation of the generated tonic server trait and nothing
+//! else. This file checks the generated code and the wire itself against eeops' server on
+//! 127.0.0.1:0 serving Notes next to Operations: the REST wire form (proto3 JSON, Any, the error
+//! envelope, `response_body`, an additional binding, a custom method kind), query strings sent by
+//! hand, gRPC reflection, and the generated trait's defaults and method table. Every RPC through
+//! the generated trait over REST and over gRPC is the conformance suite's
+//! (`tests/conformance/notes.rs`).
 #![cfg(all(feature = "client", feature = "server"))]
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+mod notes_service;
 
-use eeops::pb::google::longrunning::operations_rest::OperationsRest;
-use eeops::pb::google::longrunning::{Operation, operation};
-use eeops::server::emulator::Emulator;
-use eeops::server::{Server, ServerHandle};
 use eeops::stub::CallOptions;
-use prost::Message as _;
-use tonic::{Request, Response, Status};
 
-#[allow(missing_docs, dead_code, clippy::all, clippy::pedantic)]
-mod pb {
-    eeops::include_generated!("eeops_test_service");
-}
-
-use pb::gentest::v1::notes_rest::NotesRest;
-use pb::gentest::v1::notes_server;
-use pb::gentest::v1::notes_stub::{self, NotesMethod, dynamic};
-use pb::gentest::v1::{
-    Color, CreateNoteRequest, DeleteNoteRequest, EchoRequest, EchoResponse, GetNoteRequest,
-    ListNotesRequest, ListNotesResponse, Note, SearchNotesRequest, SearchNotesResponse,
-    UpdateNoteRequest, search_notes_request,
-};
-
-/// The in-test implementation of the tonic server trait: notes in memory.
-#[derive(Debug, Default)]
-struct Board {
-    notes: Mutex<BTreeMap<String, Note>>,
-    /// Notes ever created, by board.
-    created: Mutex<BTreeMap<String, u32>>,
-}
-
-fn routing_of<T>(request: &Request<T>) -> String {
-    request
-        .metadata()
-        .get("x-goog-request-params")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-#[tonic::async_trait]
-impl notes_server::Notes for Board {
-    async fn create_note(
-        &self,
-        request: Request<CreateNoteRequest>,
-    ) -> Result<Response<Note>, Status> {
-        let request = request.into_inner();
-        let mut note = request
-            .note
-            .ok_or_else(|| Status::invalid_argument("note is required"))?;
-        let number = {
-            let mut created = self.created.lock().unwrap();
-            let n = created.entry(request.parent.clone()).or_default();
-            *n += 1;
-            *n
-        };
-        let mut notes = self.notes.lock().unwrap();
-        note.name = format!("{}/notes/n{number}", request.parent);
-        note.create_time = Some(prost_types::Timestamp {
-            seconds: 1_700_000_000,
-            nanos: 0,
-        });
-        notes.insert(note.name.clone(), note.clone());
-        Ok(Response::new(note))
-    }
-
-    async fn get_note(&self, request: Request<GetNoteRequest>) -> Result<Response<Note>, Status> {
-        let name = request.into_inner().name;
-        let notes = self.notes.lock().unwrap();
-        notes
-            .get(&name)
-            .cloned()
-            .map(Response::new)
-            .ok_or_else(|| Status::not_found(format!("no note {name}")))
-    }
-
-    async fn get_note_text(
-        &self,
-        request: Request<GetNoteRequest>,
-    ) -> Result<Response<Note>, Status> {
-        self.get_note(request).await
-    }
-
-    async fn archive_note(
-        &self,
-        request: Request<GetNoteRequest>,
-    ) -> Result<Response<Operation>, Status> {
-        let name = request.into_inner().name;
-        if !self.notes.lock().unwrap().contains_key(&name) {
-            return Err(Status::not_found(format!("no note {name}")));
-        }
-        Ok(Response::new(Operation {
-            name: format!("{name}/operations/archive"),
-            done: true,
-            result: Some(operation::Result::Error(eeops::pb::google::rpc::Status {
-                code: 9,
-                message: "archiving is not possible yet".into(),
-                details: Vec::new(),
-            })),
-            ..Default::default()
-        }))
-    }
-
-    async fn update_note(
-        &self,
-        request: Request<UpdateNoteRequest>,
-    ) -> Result<Response<Note>, Status> {
-        let routing = routing_of(&request);
-        let mut note = request
-            .into_inner()
-            .note
-            .ok_or_else(|| Status::invalid_argument("note is required"))?;
-        let mut notes = self.notes.lock().unwrap();
-        let old = notes
-            .get(&note.name)
-            .ok_or_else(|| Status::not_found(format!("no note {}", note.name)))?;
-        note.create_time = old.create_time;
-        // Says which routing header came with the update (the nested `note.name`).
-        note.tags.push(routing);
-        notes.insert(note.name.clone(), note.clone());
-        Ok(Response::new(note))
-    }
-
-    async fn list_notes(
-        &self,
-        request: Request<ListNotesRequest>,
-    ) -> Result<Response<ListNotesResponse>, Status> {
-        let request = request.into_inner();
-        let prefix = format!("{}/notes/", request.parent);
-        let notes = self.notes.lock().unwrap();
-        let notes = notes
-            .values()
-            .filter(|n| n.name.starts_with(&prefix))
-            .filter(|n| request.color == 0 || n.color == request.color)
-            .cloned()
-            .collect();
-        Ok(Response::new(ListNotesResponse { notes }))
-    }
-
-    async fn delete_note(
-        &self,
-        request: Request<DeleteNoteRequest>,
-    ) -> Result<Response<()>, Status> {
-        let name = request.into_inner().name;
-        match self.notes.lock().unwrap().remove(&name) {
-            Some(_) => Ok(Response::new(())),
-            None => Err(Status::not_found(format!("no note {name}"))),
-        }
-    }
-
-    async fn search_notes(
-        &self,
-        request: Request<SearchNotesRequest>,
-    ) -> Result<Response<SearchNotesResponse>, Status> {
-        Ok(Response::new(SearchNotesResponse {
-            seen: Some(request.into_inner()),
-        }))
-    }
-
-    async fn peek_note(&self, request: Request<GetNoteRequest>) -> Result<Response<Note>, Status> {
-        self.get_note(request).await
-    }
-
-    async fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
-        let routing = routing_of(&request);
-        let request = request.into_inner();
-        Ok(Response::new(EchoResponse {
-            board: request.board.clone(),
-            text: request.text.to_uppercase(),
-            sum: request.numbers.iter().sum(),
-            seen: Some(prost_types::Any {
-                type_url: "type.googleapis.com/gentest.v1.EchoRequest".into(),
-                value: request.encode_to_vec(),
-            }),
-            routing,
-        }))
-    }
-}
-
-/// Notes and Operations on one port.
-async fn start() -> ServerHandle {
-    Server::builder()
-        .add_service(NotesRest::new(Board::default()))
-        .add_service(OperationsRest::new(Emulator::default()))
-        .serve("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
-}
-
-async fn transports(server: &ServerHandle) -> Vec<(&'static str, Arc<dyn dynamic::Notes>)> {
-    let builder = || eeops::Client::builder().endpoint(server.url());
-    vec![
-        (
-            "rest",
-            Arc::new(builder().build_rest_transport().await.unwrap()) as Arc<dyn dynamic::Notes>,
-        ),
-        (
-            "grpc",
-            Arc::new(builder().build_grpc_transport().await.unwrap()),
-        ),
-    ]
-}
-
-/// Every RPC of the service, through the generated trait, over both transports.
-#[tokio::test]
-async fn every_rpc_over_rest_and_grpc() {
-    let server = start().await;
-    for (transport, notes) in transports(&server).await {
-        let board = format!("boards/{transport}");
-        let opts = CallOptions::default;
-
-        let attachment = prost_types::Any {
-            type_url: "type.googleapis.com/gentest.v1.EchoRequest".into(),
-            value: EchoRequest {
-                board: "boards/x".into(),
-                text: "inside".into(),
-                numbers: vec![7],
-            }
-            .encode_to_vec(),
-        };
-        let created = notes
-            .create_note(
-                CreateNoteRequest {
-                    parent: board.clone(),
-                    note: Some(Note {
-                        text: "buy milk".into(),
-                        stars: 9_007_199_254_740_993,
-                        color: Color::Blue as i32,
-                        tags: vec!["home".into()],
-                        attachment: Some(attachment.clone()),
-                        ..Default::default()
-                    }),
-                },
-                opts(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(created.name, format!("{board}/notes/n1"), "{transport}");
-        assert_eq!(
-            created.stars, 9_007_199_254_740_993,
-            "{transport}: int64 exact"
-        );
-        assert_eq!(created.color, Color::Blue as i32, "{transport}");
-        assert_eq!(created.create_time.unwrap().seconds, 1_700_000_000);
-        assert_eq!(
-            created.attachment.as_ref(),
-            Some(&attachment),
-            "{transport}: Any round trip"
-        );
-
-        notes
-            .create_note(
-                CreateNoteRequest {
-                    parent: board.clone(),
-                    note: Some(Note {
-                        text: "call mum".into(),
-                        color: Color::Yellow as i32,
-                        ..Default::default()
-                    }),
-                },
-                opts(),
-            )
-            .await
-            .unwrap();
-
-        let got = notes
-            .get_note(
-                GetNoteRequest {
-                    name: created.name.clone(),
-                },
-                opts(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(got, created, "{transport}");
-
-        // Over REST only the `response_body` field travels; gRPC has the whole message.
-        let text = notes
-            .get_note_text(
-                GetNoteRequest {
-                    name: created.name.clone(),
-                },
-                opts(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(text.text, "buy milk", "{transport}");
-        if transport == "rest" {
-            assert_eq!(
-                text,
-                Note {
-                    text: "buy milk".into(),
-                    ..Default::default()
-                }
-            );
-        } else {
-            assert_eq!(text, created);
-        }
-
-        let updated = notes
-            .update_note(
-                UpdateNoteRequest {
-                    note: Some(Note {
-                        name: created.name.clone(),
-                        text: "buy oat milk".into(),
-                        color: Color::Blue as i32,
-                        ..Default::default()
-                    }),
-                },
-                opts(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(updated.text, "buy oat milk", "{transport}");
-        assert_eq!(
-            updated.tags,
-            [format!("note.name=boards%2F{transport}%2Fnotes%2Fn1")],
-            "{transport}: the routing header names the nested field"
-        );
-
-        let blue = notes
-            .list_notes(
-                ListNotesRequest {
-                    parent: board.clone(),
-                    color: Color::Blue as i32,
-                    ..Default::default()
-                },
-                opts(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(blue.notes.len(), 1, "{transport}: the enum filter");
-        assert_eq!(blue.notes[0].name, created.name);
-
-        // A method answering eeops' own Operation type.
-        let op = notes
-            .archive_note(
-                GetNoteRequest {
-                    name: created.name.clone(),
-                },
-                opts(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            op.name,
-            format!("{}/operations/archive", created.name),
-            "{transport}"
-        );
-        assert!(op.done);
-        let Some(operation::Result::Error(status)) = op.result else {
-            panic!("{transport}: {op:?}");
-        };
-        assert_eq!(
-            (status.code, status.message.as_str()),
-            (9, "archiving is not possible yet")
-        );
-
-        // The extra RPC.
-        let echo = notes
-            .echo(
-                EchoRequest {
-                    board: board.clone(),
-                    text: "hello".into(),
-                    numbers: vec![1, 2, 39],
-                },
-                opts(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(echo.text, "HELLO", "{transport}");
-        assert_eq!(echo.sum, 42, "{transport}");
-        assert_eq!(echo.board, board);
-        assert_eq!(echo.routing, format!("board=boards%2F{transport}"));
-        let seen = EchoRequest::decode(echo.seen.unwrap().value.as_slice()).unwrap();
-        assert_eq!(seen.numbers, [1, 2, 39], "{transport}");
-
-        notes
-            .delete_note(
-                DeleteNoteRequest {
-                    name: created.name.clone(),
-                },
-                opts(),
-            )
-            .await
-            .unwrap();
-        let err = notes
-            .get_note(
-                GetNoteRequest {
-                    name: created.name.clone(),
-                },
-                opts(),
-            )
-            .await
-            .unwrap_err();
-        assert!(err.is_not_found(), "{transport}: {err}");
-        assert!(err.message().contains("no note"), "{transport}: {err}");
-
-        // A name that the binding does not match is refused before anything is sent (REST),
-        // or by the service (gRPC).
-        let err = notes
-            .get_note(
-                GetNoteRequest {
-                    name: "shelves/s".into(),
-                },
-                opts(),
-            )
-            .await
-            .unwrap_err();
-        if transport == "rest" {
-            assert!(err.message().contains("`shelves/s`"), "{err}");
-            assert!(err.http_status().is_none(), "not sent: {err}");
-        } else {
-            assert!(err.is_not_found(), "{err}");
-        }
-    }
-    server.shutdown().await;
-}
+use notes_service::pb::gentest::v1::notes_stub::{self, NotesMethod, dynamic};
+use notes_service::pb::gentest::v1::{EchoRequest, ListNotesRequest};
+use notes_service::start;
 
 /// The REST side speaks proto3 JSON with Any resolved through the generated pool, and Google's
 /// error envelope; Operations is still served on the same port.
@@ -653,104 +244,6 @@ async fn grpc_serves_both_services() {
     server.shutdown().await;
 }
 
-/// A request that sets every kind of field a query string carries (nested message, repeated
-/// scalars and enums, wrappers, Timestamp, Duration, FieldMask, bytes with every base64
-/// alphabet character, a double and a bool).
-fn full_search(board: &str) -> SearchNotesRequest {
-    SearchNotesRequest {
-        board: board.into(),
-        filter: Some(search_notes_request::Filter {
-            text: "a b&c=d/e?f#g".into(),
-            color: Color::Blue as i32,
-            tags: vec!["x".into(), "y z".into(), String::new()],
-        }),
-        colors: vec![Color::Yellow as i32, Color::Blue as i32],
-        stars: vec![-1, 0, i64::MAX],
-        min_stars: Some(0),
-        author: Some(String::new()),
-        pinned: Some(false),
-        since: Some(prost_types::Timestamp {
-            seconds: 1_700_000_000,
-            nanos: 120_000_000,
-        }),
-        max_age: Some(prost_types::Duration {
-            seconds: 3,
-            nanos: 500_000_000,
-        }),
-        read_mask: Some(prost_types::FieldMask {
-            paths: vec!["text".into(), "create_time".into()],
-        }),
-        cursor: vec![0xfb, 0xff, 0x00, 0x3e, 0x3f],
-        weight: -0.25,
-        exact: true,
-    }
-}
-
-/// Every kind of query parameter, through the generated trait over both transports: the
-/// server receives exactly what was sent (over REST, all of it in the query string of a GET).
-/// Wrappers set to their default stay set, since they are messages.
-#[tokio::test]
-async fn search_notes_every_query_parameter_kind() {
-    let server = start().await;
-    for (transport, notes) in transports(&server).await {
-        let sent = full_search(&format!("boards/{transport}"));
-        let got = notes
-            .search_notes(sent.clone(), CallOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("{transport}: {e}"));
-        assert_eq!(got.seen, Some(sent), "{transport}");
-
-        // An empty request but for the path: nothing else appears.
-        let bare = SearchNotesRequest {
-            board: "boards/bare".into(),
-            ..Default::default()
-        };
-        let got = notes
-            .search_notes(bare.clone(), CallOptions::default())
-            .await
-            .unwrap();
-        assert_eq!(got.seen, Some(bare), "{transport}");
-    }
-
-    // The additional binding: the same request as a JSON body (what another REST client may
-    // send), served like the GET.
-    let http = reqwest::Client::new();
-    let response = http
-        .post(format!("{}/v1/boards/b/notes:search", server.url()))
-        .header("content-type", "application/json")
-        .body(
-            serde_json::json!({
-                "filter": {"text": "t", "color": "BLUE", "tags": ["a"]},
-                "colors": ["YELLOW"],
-                "minStars": 2,
-                "since": "2023-11-14T22:13:20.120Z",
-                "maxAge": "3.5s",
-                "readMask": "text,createTime",
-                "cursor": "+/8APj8=",
-            })
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(
-        body["seen"],
-        serde_json::json!({
-            "board": "boards/b",
-            "filter": {"text": "t", "color": "BLUE", "tags": ["a"]},
-            "colors": ["YELLOW"],
-            "minStars": 2,
-            "since": "2023-11-14T22:13:20.120Z",
-            "maxAge": "3.500s",
-            "readMask": "text,createTime",
-            "cursor": "+/8APj8=",
-        })
-    );
-    server.shutdown().await;
-}
-
 /// GETs whose query holds only scalars, which the server writes straight to protobuf (the
 /// short way), and their neighbours that need the general mapping: both are served alike,
 /// and the general mapping's errors stand.
@@ -813,72 +306,85 @@ async fn scalar_queries_are_served_like_the_rest() {
     server.shutdown().await;
 }
 
-/// A custom HTTP method kind (`custom { kind: "QUERY" }`) over REST, and the same RPC over
-/// gRPC, through the generated trait.
+/// SearchNotes' additional binding: the request as a JSON body (what another REST client may
+/// send), served like the GET the generated trait sends (`tests/conformance/notes.rs`).
 #[tokio::test]
-async fn custom_method_kind() {
+async fn search_notes_json_body_binding() {
     let server = start().await;
-    for (transport, notes) in transports(&server).await {
-        let board = format!("boards/peek-{transport}");
-        let created = notes
-            .create_note(
-                CreateNoteRequest {
-                    parent: board.clone(),
-                    note: Some(Note {
-                        text: "peeked".into(),
-                        ..Default::default()
-                    }),
-                },
-                CallOptions::default(),
-            )
-            .await
-            .unwrap();
-        let peeked = notes
-            .peek_note(
-                GetNoteRequest {
-                    name: created.name.clone(),
-                },
-                CallOptions::default(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{transport}: {e}"));
-        assert_eq!(peeked, created, "{transport}");
-        let err = notes
-            .peek_note(
-                GetNoteRequest {
-                    name: format!("{board}/notes/none"),
-                },
-                CallOptions::default(),
-            )
-            .await
-            .unwrap_err();
-        assert!(err.is_not_found(), "{transport}: {err}");
-    }
-    // On the wire: the QUERY method. A GET of that path is not this binding: `:peek` is a
-    // custom verb only for QUERY, so the GET goes to GetNote, for a note named `n1:peek`.
     let http = reqwest::Client::new();
     let response = http
-        .request(
-            http::Method::from_bytes(b"QUERY").unwrap(),
-            format!("{}/v1/boards/peek-rest/notes/n1:peek", server.url()),
+        .post(format!("{}/v1/boards/b/notes:search", server.url()))
+        .header("content-type", "application/json")
+        .body(
+            serde_json::json!({
+                "filter": {"text": "t", "color": "BLUE", "tags": ["a"]},
+                "colors": ["YELLOW"],
+                "minStars": 2,
+                "since": "2023-11-14T22:13:20.120Z",
+                "maxAge": "3.5s",
+                "readMask": "text,createTime",
+                "cursor": "+/8APj8=",
+            })
+            .to_string(),
         )
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body["seen"],
+        serde_json::json!({
+            "board": "boards/b",
+            "filter": {"text": "t", "color": "BLUE", "tags": ["a"]},
+            "colors": ["YELLOW"],
+            "minStars": 2,
+            "since": "2023-11-14T22:13:20.120Z",
+            "maxAge": "3.500s",
+            "readMask": "text,createTime",
+            "cursor": "+/8APj8=",
+        })
+    );
+    server.shutdown().await;
+}
+
+/// PeekNote's custom method kind (`custom { kind: "QUERY" }`) on the wire: the QUERY method
+/// serves it. A GET of that path is not this binding: `:peek` is a custom verb only for QUERY,
+/// so the GET goes to GetNote, for a note named `n1:peek`. (Through the generated trait over
+/// both transports: `tests/conformance/notes.rs`.)
+#[tokio::test]
+async fn custom_method_kind_on_the_wire() {
+    let server = start().await;
+    let http = reqwest::Client::new();
     let response = http
-        .get(format!(
-            "{}/v1/boards/peek-rest/notes/n1:peek",
-            server.url()
-        ))
+        .post(format!("{}/v1/boards/peek/notes", server.url()))
+        .body(r#"{"text":"peeked"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let created: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(created["name"], "boards/peek/notes/n1");
+
+    let response = http
+        .request(
+            http::Method::from_bytes(b"QUERY").unwrap(),
+            format!("{}/v1/boards/peek/notes/n1:peek", server.url()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let peeked: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(peeked, created);
+
+    let response = http
+        .get(format!("{}/v1/boards/peek/notes/n1:peek", server.url()))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 404);
     let body = response.text().await.unwrap();
-    assert!(
-        body.contains("no note boards/peek-rest/notes/n1:peek"),
-        "{body}"
-    );
+    assert!(body.contains("no note boards/peek/notes/n1:peek"), "{body}");
     server.shutdown().await;
 }

@@ -1,11 +1,8 @@
-//! One conformance suite for Google's Library example API (object_store style): each scenario
-//! is a function taking a client handle, and runs against every client of the service on a
-//! real server on `127.0.0.1:0`.
-//!
-//! The server is the example's: the Library's generated `LibraryServiceRest` on eeops' server
-//! (gRPC and REST on one port). The scenarios see the service through [`LibraryApi`], the
-//! shape of the transport-agnostic trait that eeops' generator produces (one async method per
-//! RPC, typed messages, `eeops::Error`). Five adapters run them:
+//! The Library: Google's Library example API as `examples/library` serves it (the Library's
+//! generated `LibraryServiceRest` on eeops' server, gRPC and REST on one port). The scenarios
+//! see the service through [`LibraryApi`], the shape of the transport-agnostic trait that
+//! eeops' generator produces (one async method per RPC, typed messages, `eeops::Error`). Five
+//! adapters run them:
 //!
 //! * `generated_rest`, `generated_grpc`: the generated trait itself, as
 //!   `Arc<dyn dynamic::LibraryService>` on eeops' REST and gRPC transports;
@@ -15,26 +12,28 @@
 //! * `typed_grpc`: the tonic client generated for the Library.
 //!
 //! Assertions accept a name refused on the client side (REST refuses it before sending) as well
-//! as by the server (`INVALID_ARGUMENT`).
-#![cfg(all(feature = "client", feature = "server"))]
+//! as by the server (`INVALID_ARGUMENT`). Below the runs: the example's `call` and `serve`
+//! beyond the scenarios.
 
-#[path = "../examples/library/mod.rs"]
-mod library;
+#[path = "../../examples/library/mod.rs"]
+mod example;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use eeops::Error;
 use eeops::pb::google::rpc::Code;
+use eeops::server::ServerConfig;
 use eeops::stub::CallOptions;
 use prost_reflect::ReflectMessage;
 
-use library::call::{Transport, invoke, method};
-use library::pb::v1::library_service_client::LibraryServiceClient;
-use library::pb::v1::library_service_stub::dynamic;
-use library::pb::v1::*;
-use library::serve::Served;
-use library::store::Library;
+use super::{Reached, assert_code, assert_invalid, grpc_transport, rest_transport};
+use example::call::{Transport, invoke, method};
+use example::pb::v1::library_service_client::LibraryServiceClient;
+use example::pb::v1::library_service_stub::{LibraryServiceMethod, dynamic};
+use example::pb::v1::*;
+use example::serve::Served;
+use example::store::Library;
 
 /// The Library's RPCs as the scenarios call them.
 trait LibraryApi: Sync {
@@ -135,7 +134,7 @@ struct Dynamic {
 impl Dynamic {
     async fn connect(url: &str, transport: Transport) -> Self {
         Dynamic {
-            stub: library::call::connect(url, transport).await.unwrap(),
+            stub: example::call::connect(url, transport).await.unwrap(),
             transport,
         }
     }
@@ -203,25 +202,15 @@ struct Generated {
 
 impl Generated {
     async fn rest(url: &str) -> Self {
-        let transport = eeops::Client::builder()
-            .endpoint(url)
-            .build_rest_transport()
-            .await
-            .unwrap();
         Generated {
-            stub: Arc::new(transport),
+            stub: Arc::new(rest_transport(url).await),
             rest: true,
         }
     }
 
     async fn grpc(url: &str) -> Self {
-        let transport = eeops::Client::builder()
-            .endpoint(url)
-            .build_grpc_transport()
-            .await
-            .unwrap();
         Generated {
-            stub: Arc::new(transport),
+            stub: Arc::new(grpc_transport(url).await),
             rest: false,
         }
     }
@@ -270,25 +259,6 @@ impl LibraryApi for Generated {
 // ------------------------------------------------------------------------------------------
 // Helpers
 // ------------------------------------------------------------------------------------------
-
-#[track_caller]
-fn assert_code<T: std::fmt::Debug>(result: Result<T, Error>, code: Code, needle: &str) {
-    let err = result.expect_err("the call should have failed");
-    assert_eq!(err.code(), Some(code), "{err}");
-    assert!(err.message().contains(needle), "`{needle}` not in: {err}");
-}
-
-/// A request refused for a bad argument: by the server (`INVALID_ARGUMENT`) or, for a path
-/// field over REST, before sending.
-#[track_caller]
-fn assert_invalid<T: std::fmt::Debug>(result: Result<T, Error>, needle: &str) {
-    let err = result.expect_err("the call should have been refused");
-    assert!(
-        err.code() == Some(Code::InvalidArgument) || err.is_invalid_request(),
-        "not refused as invalid: {err}"
-    );
-    assert!(err.to_string().contains(needle), "`{needle}` not in: {err}");
-}
 
 async fn shelf(c: &impl LibraryApi, theme: &str) -> Shelf {
     c.create_shelf(CreateShelfRequest {
@@ -830,75 +800,28 @@ async fn duplicate_theme_already_exists(c: &impl LibraryApi) {
 // ------------------------------------------------------------------------------------------
 
 async fn start() -> Served {
+    start_with(ServerConfig::default()).await
+}
+
+async fn start_with(config: ServerConfig) -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    library::serve::serve(Library::new().with_unique_themes(), listener)
+    example::serve::server(Library::new().with_unique_themes())
+        .config(config)
+        .serve_listener(listener)
         .await
         .unwrap()
 }
 
-macro_rules! conformance {
-    ($($scenario:ident),* $(,)?) => {
-        mod generated_rest {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let server = super::start().await;
-                    let client = super::Generated::rest(&server.url()).await;
-                    super::$scenario(&client).await;
-                    server.shutdown().await;
-                }
-            )*
-        }
-        mod generated_grpc {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let server = super::start().await;
-                    let client = super::Generated::grpc(&server.url()).await;
-                    super::$scenario(&client).await;
-                    server.shutdown().await;
-                }
-            )*
-        }
-        mod typed_grpc {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let server = super::start().await;
-                    let client = super::TypedGrpc::connect(&server.url()).await;
-                    super::$scenario(&client).await;
-                    server.shutdown().await;
-                }
-            )*
-        }
-        mod rest {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let server = super::start().await;
-                    let client =
-                        super::Dynamic::connect(&server.url(), super::Transport::Rest).await;
-                    super::$scenario(&client).await;
-                    server.shutdown().await;
-                }
-            )*
-        }
-        mod dynamic_grpc {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let server = super::start().await;
-                    let client =
-                        super::Dynamic::connect(&server.url(), super::Transport::Grpc).await;
-                    super::$scenario(&client).await;
-                    server.shutdown().await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+conformance! {
+    start: start,
+    adapters: {
+        generated_rest: |url| Generated::rest(&url).await,
+        generated_grpc: |url| Generated::grpc(&url).await,
+        typed_grpc: |url| TypedGrpc::connect(&url).await,
+        rest: |url| Dynamic::connect(&url, Transport::Rest).await,
+        dynamic_grpc: |url| Dynamic::connect(&url, Transport::Grpc).await,
+    },
+    scenarios: [
     shelves_create_get_list_delete,
     books_create_get_list_delete,
     list_shelves_pages,
@@ -908,7 +831,27 @@ conformance!(
     move_book,
     invalid_names_and_missing_fields,
     duplicate_theme_already_exists,
-);
+    ],
+}
+
+/// Every adapter's scenarios together reach every RPC of the Library: the server's request
+/// hook records the RPC of each request that reaches it.
+#[tokio::test]
+async fn scenarios_reach_every_rpc() {
+    let reached = Reached::default();
+    let start = || start_with(reached.config());
+    let rpcs = || LibraryServiceMethod::ALL.iter().map(|m| m.grpc_path());
+    generated_rest::every_scenario(&start).await;
+    reached.assert_every_rpc(rpcs(), "generated_rest");
+    generated_grpc::every_scenario(&start).await;
+    reached.assert_every_rpc(rpcs(), "generated_grpc");
+    typed_grpc::every_scenario(&start).await;
+    reached.assert_every_rpc(rpcs(), "typed_grpc");
+    rest::every_scenario(&start).await;
+    reached.assert_every_rpc(rpcs(), "rest");
+    dynamic_grpc::every_scenario(&start).await;
+    reached.assert_every_rpc(rpcs(), "dynamic_grpc");
+}
 
 // ------------------------------------------------------------------------------------------
 // The example's `call` and `serve` beyond the scenarios
@@ -918,7 +861,7 @@ conformance!(
 #[tokio::test]
 async fn call_prints_proto3_json_in_field_order() {
     let server = start().await;
-    let out = library::call::call(
+    let out = example::call::call(
         &server.url(),
         Transport::Grpc,
         "google.example.library.v1.LibraryService.CreateShelf",
@@ -930,7 +873,7 @@ async fn call_prints_proto3_json_in_field_order() {
         out,
         "{\n  \"name\": \"shelves/1\",\n  \"theme\": \"poetry\"\n}"
     );
-    let err = library::call::call(
+    let err = example::call::call(
         &server.url(),
         Transport::Grpc,
         "GetShelf",
@@ -942,7 +885,7 @@ async fn call_prints_proto3_json_in_field_order() {
         err.is_invalid_request() && err.to_string().contains("nmae"),
         "{err}"
     );
-    let err = library::call::call(&server.url(), Transport::Grpc, "ListAuthors", "{}")
+    let err = example::call::call(&server.url(), Transport::Grpc, "ListAuthors", "{}")
         .await
         .unwrap_err();
     assert!(err.to_string().contains("ListAuthors"), "{err}");
@@ -958,12 +901,12 @@ async fn rest_call_to_a_grpc_only_server_is_an_error() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = tonic::service::Routes::new(
-        library::pb::v1::library_service_server::LibraryServiceServer::new(Library::new()),
+        example::pb::v1::library_service_server::LibraryServiceServer::new(Library::new()),
     )
     .prepare()
     .into_axum_router();
     let task = tokio::spawn(async move { axum::serve(listener, app).await });
-    let err = library::call::call(
+    let err = example::call::call(
         &format!("http://{addr}"),
         Transport::Rest,
         "ListShelves",
@@ -1087,11 +1030,11 @@ async fn reflection_describes_the_library() {
         panic!("not a list of services");
     };
     let names: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
-    assert!(names.contains(&library::pb::SERVICE), "{names:?}");
+    assert!(names.contains(&example::pb::SERVICE), "{names:?}");
 
     // The service's file, then each import not yet seen, by file name.
     tx.send(ask(MessageRequest::FileContainingSymbol(
-        library::pb::SERVICE.into(),
+        example::pb::SERVICE.into(),
     )))
     .await
     .unwrap();
@@ -1137,7 +1080,7 @@ async fn reflection_describes_the_library() {
     }
     let pool = prost_reflect::DescriptorPool::decode(raw.as_slice()).unwrap();
     let method = pool
-        .get_service_by_name(library::pb::SERVICE)
+        .get_service_by_name(example::pb::SERVICE)
         .unwrap()
         .methods()
         .find(|m| m.name() == "UpdateBook")
@@ -1161,7 +1104,7 @@ async fn reflection_describes_the_library() {
 /// stdout, errors as eeops' CLI prints them on stderr, and its exit codes.
 #[tokio::test]
 async fn call_prints_and_exits_like_the_eeops_cli() {
-    use library::call::{Outcome, run};
+    use example::call::{Outcome, run};
     let server = start().await;
     let url = server.url();
     for transport in [Transport::Grpc, Transport::Rest] {
