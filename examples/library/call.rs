@@ -208,9 +208,9 @@ pub mod exit {
     /// The service answered with an error.
     pub const FAILURE: u8 = 1;
     /// Bad usage or input: an unknown method, a request that is not the method's JSON, a
-    /// name the binding refuses.
+    /// name the binding refuses, or `INVALID_ARGUMENT` from the server.
     pub const USAGE: u8 = 2;
-    /// Connection problems.
+    /// Connection problems, `UNAVAILABLE` included.
     pub const CONNECTION: u8 = 3;
 }
 
@@ -235,9 +235,17 @@ pub async fn run(endpoint: &str, transport: Transport, method: &str, json: &str)
             stderr: String::new(),
         },
         Err(e) => {
-            let code = if e.is_invalid_request() || e.kind() == eeops::ErrorKind::Config {
+            // As eeops' CLI decides: the server refusing the input is bad input too, and
+            // UNAVAILABLE is a connection problem.
+            let code = if e.is_invalid_request()
+                || e.kind() == eeops::ErrorKind::Config
+                || e.code() == Some(eeops::pb::google::rpc::Code::InvalidArgument)
+            {
                 exit::USAGE
-            } else if e.is_transport() || e.is_timeout() {
+            } else if e.is_transport()
+                || e.is_timeout()
+                || e.code() == Some(eeops::pb::google::rpc::Code::Unavailable)
+            {
                 exit::CONNECTION
             } else {
                 exit::FAILURE

@@ -13,7 +13,8 @@
 //! `call` sends one RPC (`GetShelf`, `LibraryService.GetShelf` or the full name) with a request
 //! in proto3 JSON and prints the response in proto3 JSON; errors go to stderr as eeops' CLI
 //! prints them (`error: METHOD: CODE (n): message`), with its exit codes (1 for an error the
-//! service answered, 2 for bad usage or input, 3 for connection problems).
+//! service answered, 2 for bad usage or input, `INVALID_ARGUMENT` included, 3 for connection
+//! problems, `UNAVAILABLE` included).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
