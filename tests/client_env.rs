@@ -476,7 +476,8 @@ async fn cli_verbose_lines_name_the_call() {
             // The two gets run concurrently: their lines come in either order.
             let (missing, ok): (Vec<&str>, Vec<&str>) = calls
                 .iter()
-                .partition(|l| l.contains("NOT_FOUND") || l.contains("404"));
+                // (By the status field: a latency's digits may hold `404`.)
+                .partition(|l| l.contains("status=NOT_FOUND") || l.contains("status=404"));
             assert_eq!((ok.len(), missing.len()), (1, 1), "{err}");
             let (ok, missing) = (ok[0], missing[0]);
             for line in &calls {

@@ -585,6 +585,34 @@ print(op.name)
     h.shutdown().await;
 }
 
+/// The discovery document's `rootUrl` names the scheme the request came in on, so a client
+/// built from it (Google's discovery-based clients) talks TLS to a TLS server.
+#[tokio::test]
+async fn discovery_root_url_follows_the_scheme() {
+    let pki = pki();
+    let (_emu, tls) = tls_server(&pki).await;
+    let (_emu2, plain) = start(ServerConfig::default()).await;
+    let root = reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap();
+    let http = reqwest::Client::builder()
+        .add_root_certificate(root)
+        .build()
+        .unwrap();
+    for (server, scheme) in [(&tls, "https"), (&plain, "http")] {
+        let doc: serde_json::Value = http
+            .get(format!("{}/$discovery/rest?version=v1", server.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let want = format!("{scheme}://{}/", server.local_addr());
+        assert_eq!(doc["rootUrl"], want.as_str(), "{scheme}");
+    }
+    tls.shutdown().await;
+    plain.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eeops_emulator_serves_tls_from_pem_files() {
     let pki = pki();

@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 use tower_http::timeout::TimeoutBody;
 
-use super::config::{RemoteAddr, ServerConfig, clamp, limit};
+use super::config::{OverTls, RemoteAddr, ServerConfig, clamp, limit};
 
 /// Everything a connection task needs, shared by all of them.
 struct Shared {
@@ -172,7 +172,7 @@ async fn serve_socket(
     stop: watch::Receiver<bool>,
 ) {
     let Some(acceptor) = &shared.tls else {
-        serve_http(shared, tcp, peer, stop).await;
+        serve_http(shared, tcp, peer, false, stop).await;
         return;
     };
     let handshake = async {
@@ -188,7 +188,7 @@ async fn serve_socket(
         })
     };
     match within(shared.handshake_timeout, handshake).await {
-        Some(Ok(tls)) => serve_http(shared, tls, peer, stop).await,
+        Some(Ok(tls)) => serve_http(shared, tls, peer, true, stop).await,
         Some(Err(Some(plain))) => refuse_plain_text(plain, shared.handshake_timeout).await,
         Some(Err(None)) => {}
         None => tracing::debug!("TLS handshake with {peer} timed out"),
@@ -301,8 +301,13 @@ impl Drop for InFlight {
     }
 }
 
-async fn serve_http<I>(shared: &Shared, io: I, peer: SocketAddr, mut stop: watch::Receiver<bool>)
-where
+async fn serve_http<I>(
+    shared: &Shared,
+    io: I,
+    peer: SocketAddr,
+    over_tls: bool,
+    mut stop: watch::Receiver<bool>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Arc::new(Activity::new());
@@ -321,6 +326,9 @@ where
         };
         if tell_peer {
             req.extensions_mut().insert(RemoteAddr(peer));
+        }
+        if over_tls {
+            req.extensions_mut().insert(OverTls);
         }
         let app = app.clone();
         async move {

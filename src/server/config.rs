@@ -369,3 +369,7 @@ impl<'a> CallInfo<'a> {
 /// The peer's address, put into each request's extensions by the accept loop.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RemoteAddr(pub(crate) SocketAddr);
+
+/// Marks a request that came in over TLS, put into its extensions by the accept loop.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OverTls;

@@ -32,8 +32,13 @@ const SCOPES: &[&str] = &[
 ];
 
 /// Builds the document for `?version=` (default `v1`), with `rootUrl` the address the request
-/// came to (its `Host` header).
-pub(crate) fn document(query: Option<&str>, headers: &HeaderMap) -> Result<Json, RestError> {
+/// came to (its `Host` header, or over HTTP/2 its `:authority`), `https` when it came over TLS.
+pub(crate) fn document(
+    query: Option<&str>,
+    headers: &HeaderMap,
+    authority: Option<&str>,
+    over_tls: bool,
+) -> Result<Json, RestError> {
     let mut version = "v1".to_owned();
     for (key, value) in crate::codec::query_pairs_lossy(query.unwrap_or_default()) {
         if key == "version" {
@@ -52,9 +57,11 @@ pub(crate) fn document(query: Option<&str>, headers: &HeaderMap) -> Result<Json,
     let host = headers
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && !h.contains(['/', ' ']))
+        .or(authority)
+        .filter(|h| !h.is_empty() && !h.contains(['/', ' ', '@']))
         .unwrap_or("localhost");
-    let root = format!("http://{host}/");
+    let scheme = if over_tls { "https" } else { "http" };
+    let root = format!("{scheme}://{host}/");
 
     let mut methods = Map::new();
     for b in crate::pb::HTTP_BINDINGS
@@ -312,7 +319,7 @@ mod tests {
 
     #[test]
     fn document_has_five_methods() {
-        let doc = document(Some("version=v1beta"), &HeaderMap::new()).unwrap();
+        let doc = document(Some("version=v1beta"), &HeaderMap::new(), None, false).unwrap();
         let methods = &doc["resources"]["projects"]["resources"]["operations"]["methods"];
         for m in ["cancel", "delete", "get", "list", "wait"] {
             assert!(methods[m]["path"].is_string(), "{m}");
@@ -321,5 +328,18 @@ mod tests {
             doc["schemas"]["ListOperationsResponse"]["properties"]["nextPageToken"]["type"],
             "string"
         );
+        assert_eq!(doc["rootUrl"], "http://localhost/");
+    }
+
+    #[test]
+    fn root_url_from_host_or_authority_and_scheme() {
+        let mut headers = HeaderMap::new();
+        let doc = document(None, &headers, Some("h2.example:8443"), true).unwrap();
+        assert_eq!(doc["rootUrl"], "https://h2.example:8443/");
+        headers.insert(http::header::HOST, "h1.example".parse().unwrap());
+        let doc = document(None, &headers, Some("h2.example:8443"), false).unwrap();
+        assert_eq!(doc["rootUrl"], "http://h1.example/");
+        let doc = document(None, &HeaderMap::new(), Some("user@h"), false).unwrap();
+        assert_eq!(doc["rootUrl"], "http://localhost/");
     }
 }

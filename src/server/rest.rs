@@ -647,7 +647,9 @@ impl RestService {
                         .map_err(|e| RestError::new(Code::Internal, e.clone()))?;
                     return Ok(json_response(StatusCode::OK, doc, out));
                 }
-                let doc = super::discovery::document(query, &parts.headers)?;
+                let over_tls = parts.extensions.get::<super::config::OverTls>().is_some();
+                let authority = uri.authority().map(http::uri::Authority::as_str);
+                let doc = super::discovery::document(query, &parts.headers, authority, over_tls)?;
                 Ok(json_response(StatusCode::OK, &doc, out))
             } else {
                 let mut e = RestError::new(
