@@ -351,6 +351,11 @@ impl Builder {
             client: self.client,
             server: self.server,
             emitted: RefCell::new(BTreeSet::new()),
+            extern_packages: self
+                .extern_paths
+                .iter()
+                .map(|(proto, _)| proto.trim_start_matches('.').trim_end_matches('.').to_owned())
+                .collect(),
         });
         let tonic = tonic_prost_build::configure()
             .build_client(self.client)

@@ -28,6 +28,20 @@ pub(crate) struct Context {
     pub(crate) server: bool,
     /// Messages whose `RpcMessage` impl has been written (a message may serve several methods).
     pub(crate) emitted: RefCell<BTreeSet<String>>,
+    /// The proto prefixes given to `extern_path` (without the leading dot): their services are
+    /// generated where those types live, not here.
+    pub(crate) extern_packages: Vec<String>,
+}
+
+impl Context {
+    /// Whether a service of `package` comes from an `extern_path` mapping.
+    fn is_extern(&self, package: &str) -> bool {
+        self.extern_packages.iter().any(|prefix| {
+            package == prefix
+                || (package.starts_with(prefix.as_str())
+                    && package.as_bytes().get(prefix.len()) == Some(&b'.'))
+        })
+    }
 }
 
 /// tonic's service generator, with eeops' code written after tonic's.
@@ -38,6 +52,11 @@ pub(crate) struct Generator {
 
 impl prost_build::ServiceGenerator for Generator {
     fn generate(&mut self, service: prost_build::Service, buf: &mut String) {
+        // A service whose package is mapped with `extern_path` already has its code (its
+        // messages are not generated here either).
+        if self.context.is_extern(&service.package) {
+            return;
+        }
         buf.push_str(&render(&self.context, &service));
         self.inner.generate(service, buf);
     }
