@@ -258,7 +258,8 @@ impl Builder {
     /// Uses Rust types that exist elsewhere for a proto package or message instead of
     /// generating them (prost-build's `extern_path`), e.g. eeops' own
     /// `google.longrunning` types for a service whose methods return `Operation`. Such types
-    /// must already have eeops' runtime glue (eeops' own types do).
+    /// must already have eeops' runtime glue (eeops' own types do). The services of such a
+    /// package get no code here either: they are generated where their types are.
     ///
     /// ```
     /// let b = eeops_build::configure()
