@@ -355,7 +355,12 @@ impl Builder {
             extern_packages: self
                 .extern_paths
                 .iter()
-                .map(|(proto, _)| proto.trim_start_matches('.').trim_end_matches('.').to_owned())
+                .map(|(proto, _)| {
+                    proto
+                        .trim_start_matches('.')
+                        .trim_end_matches('.')
+                        .to_owned()
+                })
                 .collect(),
         });
         let tonic = tonic_prost_build::configure()

@@ -160,8 +160,8 @@ message StartJobRequest { string parent = 1; string script = 2; }
     );
     // The extern package's own service (google.longrunning.Operations) is eeops' to generate:
     // no second trait, method table or REST glue for it here.
-    let extern_package = std::fs::read_to_string(out.join("jobs/google.longrunning.rs"))
-        .unwrap_or_default();
+    let extern_package =
+        std::fs::read_to_string(out.join("jobs/google.longrunning.rs")).unwrap_or_default();
     assert!(
         !extern_package.contains("operations_stub") && !extern_package.contains("Operations"),
         "{extern_package}"

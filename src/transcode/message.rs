@@ -729,6 +729,20 @@ pub fn decode_response(
     })
 }
 
+/// The field `name` of `desc`: by its proto name, or with `json` by its JSON name first.
+pub(super) fn field_by_name(
+    desc: &MessageDescriptor,
+    name: &str,
+    json: bool,
+) -> Option<FieldDescriptor> {
+    if json {
+        desc.get_field_by_json_name(name)
+            .or_else(|| desc.get_field_by_name(name))
+    } else {
+        desc.get_field_by_name(name)
+    }
+}
+
 /// Finds the leaf field of a dotted path (JSON or proto names), creating the intermediate
 /// messages, and returns it with the message that holds it. `Err(())` when a name is unknown
 /// or an intermediate is not a singular message. With `json`, JSON names are tried first.
@@ -737,14 +751,7 @@ fn resolve_mut<'m>(
     path: &str,
     json: bool,
 ) -> Result<(FieldDescriptor, &'m mut DynamicMessage), ()> {
-    let lookup = |desc: &MessageDescriptor, name: &str| {
-        if json {
-            desc.get_field_by_json_name(name)
-                .or_else(|| desc.get_field_by_name(name))
-        } else {
-            desc.get_field_by_name(name)
-        }
-    };
+    let lookup = |desc: &MessageDescriptor, name: &str| field_by_name(desc, name, json);
     let mut current = msg;
     let mut names = path.split('.').peekable();
     loop {

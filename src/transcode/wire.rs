@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 
 use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor, Value};
 
-use super::message::{form_decode, is_scalar_wkt, parse_kind};
+use super::message::{field_by_name, form_decode, is_scalar_wkt, parse_kind};
 use super::router::RouteMatch;
 
 /// The request of `route` as protobuf bytes of `desc`, when it has only scalar values (see the
@@ -90,14 +90,7 @@ pub(crate) struct Resolved {
 
 impl Resolved {
     fn new(desc: &MessageDescriptor, path: &str, json_names: bool) -> Option<Self> {
-        let lookup = |desc: &MessageDescriptor, name: &str| {
-            if json_names {
-                desc.get_field_by_json_name(name)
-                    .or_else(|| desc.get_field_by_name(name))
-            } else {
-                desc.get_field_by_name(name)
-            }
-        };
+        let lookup = |desc: &MessageDescriptor, name: &str| field_by_name(desc, name, json_names);
         let mut parents = Vec::new();
         let mut names = path.split('.');
         let mut current = lookup(desc, names.next()?)?;
