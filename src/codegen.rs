@@ -35,6 +35,7 @@ pub struct ServiceInfo {
     bindings: &'static [HttpBinding],
     file_descriptor_set: &'static [u8],
     router: fn() -> Result<&'static Router, &'static str>,
+    pool: fn() -> &'static prost_reflect::DescriptorPool,
 }
 
 impl ServiceInfo {
@@ -44,13 +45,22 @@ impl ServiceInfo {
         bindings: &'static [HttpBinding],
         file_descriptor_set: &'static [u8],
         router: fn() -> Result<&'static Router, &'static str>,
+        pool: fn() -> &'static prost_reflect::DescriptorPool,
     ) -> Self {
         Self {
             full_name,
             bindings,
             file_descriptor_set,
             router,
+            pool,
         }
+    }
+
+    /// The descriptor pool of the compilation the service comes from: its own messages and
+    /// every type its protos import, so an `Any` in a message compiled elsewhere (eeops'
+    /// `Operation`, through `extern_path`) can hold the service's own types.
+    pub fn pool(&self) -> &'static prost_reflect::DescriptorPool {
+        (self.pool)()
     }
 
     /// The service's full proto name (`google.longrunning.Operations`).
@@ -77,6 +87,19 @@ impl ServiceInfo {
     /// Whether some binding carries this API version label.
     pub fn has_api_version(&self, version: &str) -> bool {
         self.bindings.iter().any(|b| b.api_version == version)
+    }
+
+    /// `M`'s descriptor in the service's pool, when `M` was compiled in another pool (eeops'
+    /// `Operation` in a user's service, through `extern_path`): there the `Any`s `M` holds
+    /// can be the service's own types. `None` when `M` is the service's own.
+    #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
+    pub(crate) fn foreign_descriptor<M: RpcMessage>(&self) -> Option<MessageDescriptor> {
+        let own = M::message_descriptor();
+        let pool = self.pool();
+        if own.parent_pool() == pool {
+            return None;
+        }
+        pool.get_message_by_name(own.full_name())
     }
 }
 

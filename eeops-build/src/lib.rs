@@ -362,6 +362,7 @@ impl Builder {
                         .to_owned()
                 })
                 .collect(),
+            descriptor_pool: self.descriptor_pool.clone(),
         });
         let tonic = tonic_prost_build::configure()
             .build_client(self.client)

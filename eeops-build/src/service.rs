@@ -31,6 +31,9 @@ pub(crate) struct Context {
     /// The proto prefixes given to `extern_path` (without the leading dot): their services are
     /// generated where those types live, not here.
     pub(crate) extern_packages: Vec<String>,
+    /// The Rust path of the descriptor pool the messages use, when the user names one
+    /// (otherwise each file's own `DESCRIPTOR_POOL`).
+    pub(crate) descriptor_pool: Option<String>,
 }
 
 impl Context {
@@ -188,7 +191,9 @@ fn render(cx: &Context, service: &prost_build::Service) -> String {
          pub static HTTP_BINDINGS: [::eeops::transcode::HttpBinding; {}] = [\n{}];\n\n\
          /// `{full}` as eeops' transports and server see it.\n\
          pub static SERVICE: ::eeops::codegen::ServiceInfo = ::eeops::codegen::ServiceInfo::new(\n\
-         {full:?},\n&HTTP_BINDINGS,\n{root}FILE_DESCRIPTOR_SET,\nrouter,\n);\n\n\
+         {full:?},\n&HTTP_BINDINGS,\n{root}FILE_DESCRIPTOR_SET,\nrouter,\npool,\n);\n\n\
+         /// The descriptor pool of the compilation this service comes from.\n\
+         fn pool() -> &'static ::prost_reflect::DescriptorPool {{\n&*{pool}\n}}\n\n\
          /// The router over [`HTTP_BINDINGS`], parsed once.\n\
          fn router() -> ::std::result::Result<&'static ::eeops::transcode::Router, &'static str> {{\n\
          static ROUTER: ::std::sync::OnceLock<::std::result::Result<::eeops::transcode::Router, ::std::string::String>> = ::std::sync::OnceLock::new();\n\
@@ -198,6 +203,10 @@ fn render(cx: &Context, service: &prost_build::Service) -> String {
         bindings.len(),
         render_rows(bindings.iter().copied()),
         methods.len(),
+        pool = cx
+            .descriptor_pool
+            .clone()
+            .unwrap_or_else(|| format!("{root}DESCRIPTOR_POOL")),
     );
     for m in &methods {
         let _ = writeln!(

@@ -340,7 +340,13 @@ impl RestTransport {
             decode_empty_named(method.name(), status, &content_type, &body)?;
             Ok(Resp::default())
         } else if binding.response_body.is_empty() {
-            decode_message_named(method.name(), status, &content_type, &body)
+            decode_message_named(
+                method.name(),
+                status,
+                &content_type,
+                &body,
+                Some(method.service()),
+            )
         } else {
             decode_response_body(method.name(), binding, status, &content_type, &body)
         }
@@ -354,7 +360,7 @@ pub(crate) fn decode_message<Resp: RpcMessage>(
     content_type: &str,
     body: &[u8],
 ) -> Result<Resp> {
-    decode_message_named(method.name(), status, content_type, body)
+    decode_message_named(method.name(), status, content_type, body, None)
 }
 
 fn decode_message_named<Resp: RpcMessage>(
@@ -362,6 +368,7 @@ fn decode_message_named<Resp: RpcMessage>(
     status: u16,
     content_type: &str,
     body: &[u8],
+    service: Option<&crate::codegen::ServiceInfo>,
 ) -> Result<Resp> {
     if !(200..300).contains(&status) {
         return Err(decode_error_body(method, status, content_type, body));
@@ -376,6 +383,19 @@ fn decode_message_named<Resp: RpcMessage>(
             ),
             status,
         ));
+    }
+    // A type compiled elsewhere (eeops' `Operation` from a user's service): read it in the
+    // service's pool first, where the `Any`s it holds can be the service's own types.
+    if let Some(desc) = service.and_then(crate::codegen::ServiceInfo::foreign_descriptor::<Resp>) {
+        let options = prost_reflect::DeserializeOptions::new().deny_unknown_fields(false);
+        let mut de = serde_json::Deserializer::from_slice(body);
+        if let Ok(message) =
+            prost_reflect::DynamicMessage::deserialize_with_options(desc, &mut de, &options)
+                .map_err(|_| ())
+                .and_then(|d| d.transcode_to::<Resp>().map_err(|_| ()))
+        {
+            return Ok(message);
+        }
     }
     Resp::read_json(body).map_err(|e| {
         Error::decode_http(

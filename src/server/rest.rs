@@ -93,6 +93,9 @@ pub struct RestCall<'a> {
     body: Vec<u8>,
     metadata: tonic::metadata::MetadataMap,
     out: Output,
+    /// The service the method belongs to (its pool resolves the `Any`s of a reply whose type
+    /// was compiled elsewhere).
+    service: &'static crate::codegen::ServiceInfo,
 }
 
 impl RestCall<'_> {
@@ -152,14 +155,23 @@ impl RestCall<'_> {
             let options = SerializeOptions::new()
                 .stringify_64_bit_integers(true)
                 .use_enum_numbers(self.out.enum_numbers);
-            let mut value = encode_response(binding, &response.get_ref().to_dynamic(), &options)
-                .map_err(|e| {
-                    RestError::new(Code::Internal, format!("cannot write the response: {e}"))
-                })?;
+            let dynamic = self.dynamic(response.get_ref());
+            let mut value = encode_response(binding, &dynamic, &options).map_err(|e| {
+                RestError::new(Code::Internal, format!("cannot write the response: {e}"))
+            })?;
             plain_empty_any(&mut value);
             return Ok(json_response(StatusCode::OK, &value, self.out));
         }
-        message_response(response.get_ref(), self.out)
+        message_response(response.get_ref(), self.out, self.service)
+    }
+
+    /// The reply as a dynamic message, in the service's pool when its type comes from another
+    /// (so that the `Any`s it holds resolve).
+    fn dynamic<M: RpcMessage>(&self, message: &M) -> DynamicMessage {
+        self.service
+            .foreign_descriptor::<M>()
+            .and_then(|desc| DynamicMessage::decode(desc, message.encode_to_vec().as_slice()).ok())
+            .unwrap_or_else(|| message.to_dynamic())
     }
 
     /// The error for a method the service does not serve over REST.
@@ -330,24 +342,37 @@ fn bytes_response(http: StatusCode, bytes: Vec<u8>) -> Response {
     resp
 }
 
-fn message_response<M: RpcMessage>(message: &M, out: Output) -> Result<Response, RestError> {
+fn message_response<M: RpcMessage>(
+    message: &M,
+    out: Output,
+    service: &crate::codegen::ServiceInfo,
+) -> Result<Response, RestError> {
     let write_error = |e: &dyn std::fmt::Display| {
         RestError::new(Code::Internal, format!("cannot write the response: {e}"))
     };
+    // A type compiled elsewhere (eeops' `Operation` in a user's service) goes through the
+    // service's pool, where the `Any`s it holds resolve; its typed code knows only its own.
+    let foreign = service.foreign_descriptor::<M>();
     if !out.pretty && !out.enum_numbers {
         // The usual case: compact JSON straight into the body.
         let mut bytes = Vec::with_capacity(512);
-        message
-            .write_json(&mut bytes)
-            .map_err(|e| write_error(&e))?;
-        bytes.push(b'\n');
-        return Ok(bytes_response(StatusCode::OK, bytes));
+        match message.write_json(&mut bytes) {
+            Ok(()) => {
+                bytes.push(b'\n');
+                return Ok(bytes_response(StatusCode::OK, bytes));
+            }
+            Err(e) if foreign.is_none() => return Err(write_error(&e)),
+            // An `Any` of the service's own type: its pool below.
+            Err(_) => {}
+        }
     }
     let options = SerializeOptions::new()
         .stringify_64_bit_integers(true)
         .use_enum_numbers(out.enum_numbers);
-    let mut value = message
-        .to_dynamic()
+    let dynamic = foreign
+        .and_then(|desc| DynamicMessage::decode(desc, message.encode_to_vec().as_slice()).ok())
+        .unwrap_or_else(|| message.to_dynamic());
+    let mut value = dynamic
         .serialize_with_options(serde_json::value::Serializer, &options)
         .map_err(|e| write_error(&e))?;
     plain_empty_any(&mut value);
@@ -723,16 +748,20 @@ impl RestService {
                 .iter()
                 .find(|s| s.service().full_name() == name)
         });
+        let Some(service) = service else {
+            return Err(RestError::new(
+                Code::Unimplemented,
+                format!("method {method} is not served over REST"),
+            ));
+        };
         let call = RestCall {
             route: &route,
             query,
             body,
             metadata,
             out,
+            service: service.service(),
         };
-        match service {
-            Some(service) => service.dispatch(call).await,
-            None => Err(call.not_served()),
-        }
+        service.dispatch(call).await
     }
 }

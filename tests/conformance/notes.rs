@@ -382,7 +382,10 @@ async fn get_note_text_response_body(c: &Client) {
 }
 
 /// ArchiveNote answers eeops' own `google.longrunning.Operation` (mapped with `extern_path`):
-/// done, with the service's FAILED_PRECONDITION error inside. NOT_FOUND for a missing note.
+/// done, with the service's FAILED_PRECONDITION error inside; for an "archivable" note, done
+/// with the note itself as metadata and response (`Any`s of the service's own type, which
+/// eeops' pool does not know: the service's pool resolves them on both sides of REST).
+/// NOT_FOUND for a missing note.
 async fn archive_note_answers_an_operation(c: &Client) {
     let created = note(c, "boards/b", "old", Color::Yellow).await;
     let op = c.archive_note(name(&created.name), opts()).await.unwrap();
@@ -399,6 +402,22 @@ async fn archive_note_answers_an_operation(c: &Client) {
         )
     );
     assert_missing(c.archive_note(name(MISSING), opts()).await);
+
+    // The service's own message in the Operation's `Any`s (metadata and response): typed on
+    // both transports.
+    let archivable = note(c, "boards/b", "archivable", Color::Blue).await;
+    let op = c
+        .archive_note(name(&archivable.name), opts())
+        .await
+        .unwrap();
+    let metadata = op.metadata.clone().expect("metadata");
+    assert_eq!(metadata.type_url, "type.googleapis.com/gentest.v1.Note");
+    assert_eq!(Note::decode(metadata.value.as_slice()).unwrap(), archivable);
+    let Some(operation::Result::Response(response)) = op.result else {
+        panic!("not a response: {op:?}");
+    };
+    assert_eq!(response.type_url, "type.googleapis.com/gentest.v1.Note");
+    assert_eq!(Note::decode(response.value.as_slice()).unwrap(), archivable);
 }
 
 /// SearchNotes with every kind of query parameter: the server receives exactly what was sent

@@ -9,7 +9,8 @@
 //! routing header it received to the note's tags, `Echo` answers the text in upper case with
 //! the numbers' sum, the request as an `Any` and the routing header, `SearchNotes` answers the
 //! request as received, and `ArchiveNote` answers a done operation with a FAILED_PRECONDITION
-//! error. It refuses a missing note and negative stars with INVALID_ARGUMENT, and answers
+//! error, or, for a note whose text is "archivable", with the note as its metadata and its
+//! response. It refuses a missing note and negative stars with INVALID_ARGUMENT, and answers
 //! NOT_FOUND for a note it does not have.
 #![allow(dead_code)]
 
@@ -115,8 +116,21 @@ impl notes_server::Notes for Board {
         request: Request<GetNoteRequest>,
     ) -> Result<Response<Operation>, Status> {
         let name = request.into_inner().name;
-        if !self.notes.lock().unwrap().contains_key(&name) {
+        let Some(note) = self.notes.lock().unwrap().get(&name).cloned() else {
             return Err(Status::not_found(format!("no note {name}")));
+        };
+        if note.text == "archivable" {
+            // The service's own message in an `Any`, as metadata and as the result.
+            let any = prost_types::Any {
+                type_url: "type.googleapis.com/gentest.v1.Note".into(),
+                value: note.encode_to_vec(),
+            };
+            return Ok(Response::new(Operation {
+                name: format!("{name}/operations/archive"),
+                metadata: Some(any.clone()),
+                done: true,
+                result: Some(operation::Result::Response(any)),
+            }));
         }
         Ok(Response::new(Operation {
             name: format!("{name}/operations/archive"),
