@@ -148,7 +148,7 @@ async fn run(rest: &RestService, req: Request) -> Result<Response, RestError> {
     let answers: Vec<(Option<String>, Response)> = futures::stream::iter(parts)
         .map(|part| async move {
             let resp = match part.request {
-                Ok(req) => rest.handle(req).await,
+                Ok(req) => rest.clone().handle(req).await,
                 Err(e) => e.into_plain_response(),
             };
             (part.id, resp)

@@ -361,39 +361,58 @@ fn app(services: Vec<Arc<dyn RestDispatch>>, hook: Option<RequestHook>) -> axum:
     }
     let app = Arc::new(App {
         grpc: grpc_router(&services),
-        rest: rest::RestService::new(services).with_hook(hook.clone()),
+        rest: rest::RestService::new(services, hook.clone()),
         hook,
     });
-    // A plain service rather than a handler: no extractors to run, one boxed future.
+    // A plain service rather than a handler: no extractors to run. A REST request's future is
+    // the REST handler's own (small enough for the allocator's fast path when axum boxes it);
+    // the other kinds are boxed here.
     axum::Router::new().fallback_service(tower::service_fn(move |req: Request| {
-        let app = Arc::clone(&app);
-        async move {
-            let App { grpc, rest, hook } = &*app;
-            Ok::<_, std::convert::Infallible>(match content_kind(&req) {
-                ContentKind::Grpc => {
-                    if let Some(hook) = hook
-                        && let Err(status) = call_grpc_hook(hook, &req)
-                    {
-                        return Ok(status.into_http::<axum::body::Body>());
-                    }
-                    let mut resp = match grpc.clone().oneshot(req).await {
-                        Ok(resp) => resp,
-                        Err(never) => match never {},
-                    };
-                    // Says the binary metadata is encoded with eeops' own proto (see
-                    // `pb::EEOPS_SERVER_HEADER`).
-                    resp.headers_mut().insert(
-                        crate::pb::EEOPS_SERVER_HEADER,
-                        http::HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
-                    );
-                    resp
-                }
-                ContentKind::UnservedGrpc(ct) => unserved_grpc(&ct),
-                ContentKind::Other if batch::is_batch(&req) => batch::handle(rest, req).await,
-                ContentKind::Other => rest.handle(req).await,
-            })
-        }
+        use futures::future::{Either, FutureExt as _};
+        let kind = content_kind(&req);
+        let answer = match kind {
+            ContentKind::Other if !batch::is_batch(&req) => {
+                Either::Left(app.rest.clone().handle(req))
+            }
+            kind => {
+                let app = Arc::clone(&app);
+                Either::Right(async move { serve_other(&app.grpc, &app.rest, app.hook.as_ref(), kind, req).await }.boxed())
+            }
+        };
+        answer.map(Ok::<_, std::convert::Infallible>)
     }))
+}
+
+/// A gRPC request, a gRPC flavour not served, or a batch.
+async fn serve_other(
+    grpc: &axum::Router,
+    rest: &rest::RestService,
+    hook: Option<&RequestHook>,
+    kind: ContentKind,
+    req: Request,
+) -> axum::response::Response {
+    match kind {
+        ContentKind::Grpc => {
+            if let Some(hook) = hook
+                && let Err(status) = call_grpc_hook(hook, &req)
+            {
+                return status.into_http::<axum::body::Body>();
+            }
+            let mut resp = match grpc.clone().oneshot(req).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            };
+            // Says the binary metadata is encoded with eeops' own proto (see
+            // `pb::EEOPS_SERVER_HEADER`).
+            resp.headers_mut().insert(
+                crate::pb::EEOPS_SERVER_HEADER,
+                http::HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
+            );
+            resp
+        }
+        ContentKind::UnservedGrpc(ct) => unserved_grpc(&ct),
+        ContentKind::Other => batch::handle(rest, req).await,
+    }
 }
 
 fn call_grpc_hook(hook: &RequestHook, req: &Request) -> Result<(), tonic::Status> {

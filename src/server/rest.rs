@@ -191,14 +191,24 @@ enum Routes {
     Owned(Router),
 }
 
-/// The REST handler over the served services.
+/// The REST handler over the served services (cloned per request: one `Arc`).
 #[derive(Clone)]
-pub(crate) struct RestService {
+pub(crate) struct RestService(Arc<RestInner>);
+
+pub(crate) struct RestInner {
     services: Arc<[Arc<dyn RestDispatch>]>,
-    router: Arc<Result<Routes, String>>,
+    router: Result<Routes, String>,
     /// The OpenAPI document of the served services, built on its first request.
-    openapi: Arc<std::sync::OnceLock<Result<Json, String>>>,
+    openapi: std::sync::OnceLock<Result<Json, String>>,
     hook: Option<RequestHook>,
+}
+
+impl std::ops::Deref for RestService {
+    type Target = RestInner;
+
+    fn deref(&self) -> &RestInner {
+        &self.0
+    }
 }
 
 /// How the caller wants the JSON written.
@@ -579,7 +589,9 @@ fn merge_openapi(into: &mut Json, doc: Json) {
 }
 
 impl RestService {
-    pub(crate) fn new(services: Vec<Arc<dyn RestDispatch>>) -> Self {
+    /// The handler over `services`, calling `hook` before every request (see
+    /// [`RequestHook`]).
+    pub(crate) fn new(services: Vec<Arc<dyn RestDispatch>>, hook: Option<RequestHook>) -> Self {
         let router = match services.as_slice() {
             [one] => one
                 .service()
@@ -593,18 +605,12 @@ impl RestService {
             .map(Routes::Owned)
             .map_err(|e| e.to_string()),
         };
-        Self {
+        Self(Arc::new(RestInner {
             services: services.into(),
-            router: Arc::new(router),
-            openapi: Arc::default(),
-            hook: None,
-        }
-    }
-
-    /// Calls `hook` before every request (see [`RequestHook`]).
-    pub(crate) fn with_hook(mut self, hook: Option<RequestHook>) -> Self {
-        self.hook = hook;
-        self
+            router,
+            openapi: std::sync::OnceLock::new(),
+            hook,
+        }))
     }
 
     /// Runs the request hook, if any; its error becomes the answer. `method` is the full
@@ -631,7 +637,14 @@ impl RestService {
 
     /// Answers one REST request; never fails (errors are JSON responses). HEAD is answered
     /// as GET without the body.
-    pub(crate) async fn handle(&self, mut req: Request) -> Response {
+    ///
+    /// The work before the first await is done here, outside the future, so that the future
+    /// holds the request only once (inside the dispatch): it stays small enough for the
+    /// allocator's fast path when the server boxes it.
+    pub(crate) fn handle(
+        self,
+        mut req: Request,
+    ) -> impl std::future::Future<Output = Response> + Send + 'static {
         let head = req.method() == Method::HEAD;
         if head {
             *req.method_mut() = Method::GET;
@@ -639,25 +652,27 @@ impl RestService {
         let (mut parts, body) = req.into_parts();
         // The URI apart, so that the query is borrowed while the rest of the parts move on.
         let uri = std::mem::take(&mut parts.uri);
-        let query = uri.query();
-        let resp = match output_params(query) {
-            Ok(out) => match self.dispatch(parts, &uri, body, query, out).await {
-                Ok(resp) => resp,
-                Err(e) => e.into_response(out),
-            },
-            Err(e) => e.into_response(Output::default()),
-        };
-        if head { without_body(resp) } else { resp }
+        let finish = move |resp: Response| if head { without_body(resp) } else { resp };
+        // Combinators rather than an async block, which would hold the dispatch future twice.
+        match output_params(uri.query()) {
+            Ok(out) => futures::future::Either::Left(futures::FutureExt::map(
+                self.dispatch(parts, uri, body, out),
+                move |answer| finish(answer.unwrap_or_else(|e| e.into_response(out))),
+            )),
+            Err(e) => futures::future::Either::Right(std::future::ready(finish(
+                e.into_response(Output::default()),
+            ))),
+        }
     }
 
     async fn dispatch(
-        &self,
+        self,
         parts: http::request::Parts,
-        uri: &http::Uri,
+        uri: http::Uri,
         body: Body,
-        query: Option<&str>,
         out: Output,
     ) -> Result<Response, RestError> {
+        let query = uri.query();
         let path = uri.path();
 
         // The descriptions of the API: Google's discovery document and the OpenAPI document.
@@ -687,7 +702,7 @@ impl RestService {
             };
         }
 
-        let router = match &*self.router {
+        let router = match &self.router {
             Ok(Routes::Shared(router)) => *router,
             Ok(Routes::Owned(router)) => router,
             Err(e) => {
@@ -711,20 +726,25 @@ impl RestService {
             err
         })?;
 
-        if let Some(len) = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            && len > MAX_BODY_BYTES as u64
-        {
-            return Err(RestError::new(
-                Code::InvalidArgument,
-                format!("request body of {len} bytes is larger than {MAX_BODY_BYTES} bytes"),
-            )
-            .with_http(StatusCode::PAYLOAD_TOO_LARGE));
-        }
-        let body = read_body(body).await?;
+        // A request known to have no body (the usual GET) has nothing to check or read.
+        let body = if axum::body::HttpBody::is_end_stream(&body) {
+            Vec::new()
+        } else {
+            if let Some(len) = parts
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                && len > MAX_BODY_BYTES as u64
+            {
+                return Err(RestError::new(
+                    Code::InvalidArgument,
+                    format!("request body of {len} bytes is larger than {MAX_BODY_BYTES} bytes"),
+                )
+                .with_http(StatusCode::PAYLOAD_TOO_LARGE));
+            }
+            read_body(body).await?
+        };
         let has_body = !body.iter().all(u8::is_ascii_whitespace);
         if has_body {
             // A body must be JSON; a missing content-type is read as JSON.
