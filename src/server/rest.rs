@@ -650,7 +650,8 @@ impl RestService {
             *req.method_mut() = Method::GET;
         }
         let (mut parts, body) = req.into_parts();
-        // The URI apart, so that the query is borrowed while the rest of the parts move on.
+        // The URI apart: the dispatch borrows its path and query while the headers move on
+        // into the call's metadata.
         let uri = std::mem::take(&mut parts.uri);
         let finish = move |resp: Response| if head { without_body(resp) } else { resp };
         // Combinators rather than an async block, which would hold the dispatch future twice.
