@@ -155,7 +155,7 @@ impl RestCall<'_> {
             let options = SerializeOptions::new()
                 .stringify_64_bit_integers(true)
                 .use_enum_numbers(self.out.enum_numbers);
-            let dynamic = self.dynamic(response.get_ref());
+            let dynamic = dynamic_in(self.service, response.get_ref());
             let mut value = encode_response(binding, &dynamic, &options).map_err(|e| {
                 RestError::new(Code::Internal, format!("cannot write the response: {e}"))
             })?;
@@ -163,15 +163,6 @@ impl RestCall<'_> {
             return Ok(json_response(StatusCode::OK, &value, self.out));
         }
         message_response(response.get_ref(), self.out, self.service)
-    }
-
-    /// The reply as a dynamic message, in the service's pool when its type comes from another
-    /// (so that the `Any`s it holds resolve).
-    fn dynamic<M: RpcMessage>(&self, message: &M) -> DynamicMessage {
-        self.service
-            .foreign_descriptor::<M>()
-            .and_then(|desc| DynamicMessage::decode(desc, message.encode_to_vec().as_slice()).ok())
-            .unwrap_or_else(|| message.to_dynamic())
     }
 
     /// The error for a method the service does not serve over REST.
@@ -360,9 +351,6 @@ fn message_response<M: RpcMessage>(
     let write_error = |e: &dyn std::fmt::Display| {
         RestError::new(Code::Internal, format!("cannot write the response: {e}"))
     };
-    // A type compiled elsewhere (eeops' `Operation` in a user's service) goes through the
-    // service's pool, where the `Any`s it holds resolve; its typed code knows only its own.
-    let foreign = service.foreign_descriptor::<M>();
     if !out.pretty && !out.enum_numbers {
         // The usual case: compact JSON straight into the body.
         let mut bytes = Vec::with_capacity(512);
@@ -371,22 +359,30 @@ fn message_response<M: RpcMessage>(
                 bytes.push(b'\n');
                 return Ok(bytes_response(StatusCode::OK, bytes));
             }
-            Err(e) if foreign.is_none() => return Err(write_error(&e)),
-            // An `Any` of the service's own type: its pool below.
-            Err(_) => {}
+            // A type compiled elsewhere (eeops' `Operation` in a user's service) holding an
+            // `Any` of the service's own type, which its typed code does not know: the
+            // service's pool below.
+            Err(_) if service.foreign_descriptor::<M>().is_some() => {}
+            Err(e) => return Err(write_error(&e)),
         }
     }
     let options = SerializeOptions::new()
         .stringify_64_bit_integers(true)
         .use_enum_numbers(out.enum_numbers);
-    let dynamic = foreign
-        .and_then(|desc| DynamicMessage::decode(desc, message.encode_to_vec().as_slice()).ok())
-        .unwrap_or_else(|| message.to_dynamic());
-    let mut value = dynamic
+    let mut value = dynamic_in(service, message)
         .serialize_with_options(serde_json::value::Serializer, &options)
         .map_err(|e| write_error(&e))?;
     plain_empty_any(&mut value);
     Ok(json_response(StatusCode::OK, &value, out))
+}
+
+/// A reply as a dynamic message, in the service's pool when its type comes from another (so
+/// that the `Any`s it holds resolve there).
+fn dynamic_in<M: RpcMessage>(service: &crate::codegen::ServiceInfo, message: &M) -> DynamicMessage {
+    service
+        .foreign_descriptor::<M>()
+        .and_then(|desc| DynamicMessage::decode(desc, message.encode_to_vec().as_slice()).ok())
+        .unwrap_or_else(|| message.to_dynamic())
 }
 
 /// A full proto method name (`google.longrunning.Operations.GetOperation`) in the gRPC path
